@@ -1,0 +1,88 @@
+import type { Model } from '../ir/graph.js';
+import { DecoderRunner } from '../runtime/decoder.js';
+import { ort, type SessionOptions } from '../runtime/session.js';
+import { withScoringHead } from './scoring-head.js';
+import { slidingWindows, type Window } from './windows.js';
+
+export interface PerplexityOptions {
+  ctx: number;
+  stride: number;
+  /** Windows per forward pass (same-length windows are batched). */
+  batchSize?: number;
+  session?: SessionOptions;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface PerplexityResult {
+  perplexity: number;
+  /** Mean negative log-likelihood (nats per token). */
+  nll: number;
+  /** Standard error of the mean NLL, and the PPL interval it implies (llama.cpp's ±). */
+  nllStderr: number;
+  tokensScored: number;
+  windows: number;
+  ctx: number;
+  stride: number;
+}
+
+/** Per-token NLL (and argmax) over the scored tokens, in text order. */
+export interface TokenScores { nll: Float64Array; argmax: Int32Array; window: Window[] }
+
+/** Score `tokens` with the sliding-window protocol. */
+export async function scoreTokens(model: Model, tokens: ArrayLike<number>, opts: PerplexityOptions): Promise<TokenScores> {
+  const windows = slidingWindows(tokens.length, opts.ctx, opts.stride);
+  const runner = await DecoderRunner.create(withScoringHead(model), opts.session);
+  const n = windows.reduce((s, w) => s + w.end - w.scoreFrom, 0);
+  const nll = new Float64Array(n);
+  const argmax = new Int32Array(n);
+  const batchSize = Math.max(1, opts.batchSize ?? 4);
+  let done = 0;
+  let k = 0;
+  try {
+    for (let i = 0; i < windows.length;) {
+      const len = windows[i].end - windows[i].begin;
+      const group: Window[] = [];
+      while (i < windows.length && group.length < batchSize && windows[i].end - windows[i].begin === len) group.push(windows[i++]);
+      const ids = new BigInt64Array(group.length * len);
+      const labels = new BigInt64Array(group.length * len);
+      group.forEach((w, b) => {
+        for (let t = 0; t < len; t++) {
+          ids[b * len + t] = BigInt(tokens[w.begin + t]);
+          labels[b * len + t] = t + 1 < len ? BigInt(tokens[w.begin + t + 1]) : 0n;
+        }
+      });
+      const out = await runner.run(ids, group.length, undefined, { labels: new ort.Tensor('int64', labels, [group.length, len]) });
+      const nllOut = out.nll.data as Float32Array;
+      const amOut = out.argmax.data as BigInt64Array;
+      group.forEach((w, b) => {
+        // Token at absolute index j is predicted at window position j - begin - 1.
+        for (let j = w.scoreFrom; j < w.end; j++) {
+          const p = b * len + (j - w.begin - 1);
+          nll[k] = nllOut[p];
+          argmax[k++] = Number(amOut[p]);
+        }
+      });
+      done += group.length;
+      opts.onProgress?.(done, windows.length);
+    }
+  } finally {
+    await runner.release();
+  }
+  return { nll, argmax, window: windows };
+}
+
+export function summarize(scores: TokenScores, ctx: number, stride: number): PerplexityResult {
+  const n = scores.nll.length;
+  let sum = 0, sq = 0;
+  for (const x of scores.nll) { sum += x; sq += x * x; }
+  const mean = sum / n;
+  const variance = Math.max(0, sq / n - mean * mean);
+  return {
+    perplexity: Math.exp(mean), nll: mean, nllStderr: Math.sqrt(variance / Math.max(1, n - 1)),
+    tokensScored: n, windows: scores.window.length, ctx, stride,
+  };
+}
+
+export async function perplexity(model: Model, tokens: ArrayLike<number>, opts: PerplexityOptions): Promise<PerplexityResult> {
+  return summarize(await scoreTokens(model, tokens, opts), opts.ctx, opts.stride);
+}

@@ -1,0 +1,103 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { DType } from '../ir/dtype.js';
+import { Tensor, numel } from '../ir/tensor.js';
+import { halfArrayToF32 } from '../util/half.js';
+import { InputError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/fsx.js';
+
+const ST_DTYPES: Record<string, { dtype: DType; bytes: number }> = {
+  F32: { dtype: 'float32', bytes: 4 }, F16: { dtype: 'float16', bytes: 2 }, BF16: { dtype: 'bfloat16', bytes: 2 },
+  F64: { dtype: 'float64', bytes: 8 }, I64: { dtype: 'int64', bytes: 8 }, I32: { dtype: 'int32', bytes: 4 },
+  I16: { dtype: 'int16', bytes: 2 }, I8: { dtype: 'int8', bytes: 1 }, U8: { dtype: 'uint8', bytes: 1 }, BOOL: { dtype: 'bool', bytes: 1 },
+};
+
+export interface SafetensorsFile { tensors: Map<string, Tensor>; metadata: Record<string, string> }
+
+/** Parse a .safetensors file, validating the header against the file size. */
+export function readSafetensors(file: string): SafetensorsFile {
+  let buf: Buffer;
+  try { buf = fs.readFileSync(file); } catch (e) {
+    throw new InputError(file, `cannot read safetensors file (${(e as NodeJS.ErrnoException).code ?? e})`);
+  }
+  if (buf.length < 8) throw new InputError(file, 'truncated safetensors file (no header)');
+  const hlen = Number(buf.readBigUInt64LE(0));
+  if (hlen > buf.length - 8 || hlen > 100 * 2 ** 20) throw new InputError(file, `safetensors header length ${hlen} exceeds the file size ${buf.length}`);
+  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+  try { header = JSON.parse(buf.subarray(8, 8 + hlen).toString('utf8')); } catch {
+    throw new InputError(file, 'safetensors header is not valid JSON');
+  }
+  const base = 8 + hlen;
+  const dataLen = buf.length - base;
+  const tensors = new Map<string, Tensor>();
+  let metadata: Record<string, string> = {};
+  for (const [name, info] of Object.entries(header)) {
+    if (name === '__metadata__') { metadata = info as Record<string, string>; continue; }
+    const { dtype, shape, data_offsets } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const st = ST_DTYPES[dtype];
+    if (!st) throw new InputError(file, `tensor '${name}' has unsupported dtype ${dtype}`);
+    const [b, e] = data_offsets;
+    if (e > dataLen) throw new InputError(file, `truncated safetensors file: tensor '${name}' ends at byte ${base + e}, file has ${buf.length}`);
+    if (e - b !== numel(shape) * st.bytes) throw new InputError(file, `tensor '${name}' has ${e - b} bytes, shape [${shape}] of ${dtype} needs ${numel(shape) * st.bytes}`);
+    const bytes = new Uint8Array(buf.buffer, buf.byteOffset + base + b, e - b);
+    tensors.set(name, Tensor.fromBytes(st.dtype, shape, bytes));
+  }
+  return { tensors, metadata };
+}
+
+/** All tensors of a Hugging Face model folder (single file or sharded with an index). */
+export function readModelWeights(dir: string): Map<string, Tensor> {
+  const single = path.join(dir, 'model.safetensors');
+  if (fs.existsSync(single)) return readSafetensors(single).tensors;
+  const indexFile = path.join(dir, 'model.safetensors.index.json');
+  if (!fs.existsSync(indexFile)) throw new InputError(dir, 'no model.safetensors or model.safetensors.index.json in this folder');
+  let index: { weight_map: Record<string, string> };
+  try { index = JSON.parse(fs.readFileSync(indexFile, 'utf8')); } catch {
+    throw new InputError(indexFile, 'not valid JSON');
+  }
+  if (!index.weight_map) throw new InputError(indexFile, 'has no weight_map');
+  const out = new Map<string, Tensor>();
+  for (const shard of new Set(Object.values(index.weight_map))) {
+    const shardPath = path.join(dir, shard);
+    if (path.relative(dir, shardPath).startsWith('..')) throw new InputError(indexFile, `shard '${shard}' points outside the model folder`);
+    for (const [k, v] of readSafetensors(shardPath).tensors) out.set(k, v);
+  }
+  for (const name of Object.keys(index.weight_map)) {
+    if (!out.has(name)) throw new InputError(indexFile, `tensor '${name}' is listed in the index but missing from its shard`);
+  }
+  return out;
+}
+
+/** A float tensor as float32 (F16/BF16/F64 converted). */
+export function toFloat32(t: Tensor): Tensor {
+  switch (t.dtype) {
+    case 'float32': return t;
+    case 'float16': return new Tensor('float32', t.dims, halfArrayToF32(t.data as Uint16Array, false));
+    case 'bfloat16': return new Tensor('float32', t.dims, halfArrayToF32(t.data as Uint16Array, true));
+    case 'float64': return new Tensor('float32', t.dims, Float32Array.from(t.data as Float64Array));
+    default: throw new Error(`tensor of ${t.dtype} is not a float tensor`);
+  }
+}
+
+const ST_NAME: Partial<Record<DType, string>> = Object.fromEntries(Object.entries(ST_DTYPES).map(([k, v]) => [v.dtype, k]));
+
+/** Write tensors as a .safetensors file (atomically). */
+export function writeSafetensors(file: string, tensors: Map<string, Tensor>, metadata: Record<string, string> = {}): void {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let off = 0;
+  const chunks: Uint8Array[] = [];
+  for (const [name, t] of tensors) {
+    const dtype = ST_NAME[t.dtype];
+    if (!dtype) throw new Error(`cannot store ${t.dtype} in safetensors`);
+    const b = t.bytes();
+    header[name] = { dtype, shape: t.dims, data_offsets: [off, off + b.length] };
+    chunks.push(b);
+    off += b.length;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8);
+  const hb = Buffer.from(json, 'utf8');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(hb.length));
+  writeFileAtomic(file, [len, hb, ...chunks]);
+}

@@ -1,0 +1,127 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { dtypeCode } from '../ir/dtype.js';
+import type { Attr, Graph, Model, Value, ValueType } from '../ir/graph.js';
+import type { Tensor } from '../ir/tensor.js';
+import { writeFileAtomic } from '../util/fsx.js';
+import { ATTR_TYPE, EXTERNAL, modelProtoType } from './schema.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type P = any;
+
+export interface WriteOptions {
+  /**
+   * Store tensors of at least `threshold` bytes in this side file (relative to the model).
+   * Forced when the model would exceed protobuf's 2 GiB limit.
+   */
+  externalData?: { location: string; threshold?: number };
+}
+
+const PROTOBUF_LIMIT = 2 ** 31 - 1;
+
+/** Serialise a model with all tensors inline. */
+export function encodeModel(model: Model): Uint8Array {
+  return modelProtoType().encode(toProto(model, null)).finish();
+}
+
+/** Write `file` (and its external data file) atomically. Returns the bytes written per file. */
+export function writeModel(model: Model, file: string, opts: WriteOptions = {}): { model: number; externalData: number } {
+  let ext = opts.externalData;
+  const total = model.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+  if (!ext && total > PROTOBUF_LIMIT - 64 * 2 ** 20) ext = { location: `${path.basename(file)}.data`, threshold: 1024 };
+  if (ext) {
+    const extPath = path.join(path.dirname(file), ext.location);
+    if (path.resolve(extPath) === path.resolve(file)) throw new Error('external data file would overwrite the model');
+    const chunks: Uint8Array[] = [];
+    let offset = 0;
+    const sink: ExternalSink = {
+      location: ext.location,
+      threshold: ext.threshold ?? 1024,
+      put(bytes) {
+        const pad = (64 - (offset % 64)) % 64; // align tensors for mmap-friendly loading
+        if (pad) { chunks.push(new Uint8Array(pad)); offset += pad; }
+        const at = offset;
+        chunks.push(bytes);
+        offset += bytes.length;
+        return at;
+      },
+    };
+    const bytes = modelProtoType().encode(toProto(model, sink)).finish();
+    writeFileAtomic(extPath, chunks);
+    writeFileAtomic(file, [bytes]);
+    return { model: bytes.length, externalData: offset };
+  }
+  const bytes = encodeModel(model);
+  writeFileAtomic(file, [bytes]);
+  return { model: bytes.length, externalData: 0 };
+}
+
+interface ExternalSink { location: string; threshold: number; put(bytes: Uint8Array): number }
+
+function typeProto(t: ValueType | undefined): P {
+  if (!t) return undefined;
+  const tensorType: P = { elemType: dtypeCode(t.dtype) };
+  if (t.shape) tensorType.shape = { dim: t.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) };
+  return { tensorType };
+}
+
+export function tensorProto(name: string, t: Tensor, sink: ExternalSink | null): P {
+  const p: P = { name, dims: t.dims, dataType: dtypeCode(t.dtype) };
+  const bytes = t.bytes();
+  if (sink && bytes.length >= sink.threshold) {
+    const offset = sink.put(bytes);
+    p.dataLocation = EXTERNAL;
+    p.externalData = [
+      { key: 'location', value: sink.location },
+      { key: 'offset', value: String(offset) },
+      { key: 'length', value: String(bytes.length) },
+    ];
+  } else {
+    p.rawData = bytes;
+  }
+  return p;
+}
+
+function attrProto(name: string, a: Attr): P {
+  switch (a.t) {
+    case 'float': return { name, type: ATTR_TYPE.FLOAT, f: a.v };
+    case 'int': return { name, type: ATTR_TYPE.INT, i: a.v };
+    case 'string': return { name, type: ATTR_TYPE.STRING, s: Buffer.from(a.v, 'utf8') };
+    case 'tensor': return { name, type: ATTR_TYPE.TENSOR, t: tensorProto('', a.v, null) };
+    case 'floats': return { name, type: ATTR_TYPE.FLOATS, floats: a.v };
+    case 'ints': return { name, type: ATTR_TYPE.INTS, ints: a.v };
+    case 'strings': return { name, type: ATTR_TYPE.STRINGS, strings: a.v.map((s) => Buffer.from(s, 'utf8')) };
+  }
+}
+
+function graphProto(g: Graph, sink: ExternalSink | null): P {
+  const vi = (v: Value) => ({ name: v.name, type: typeProto(v.type) });
+  const valueInfo: P[] = [];
+  for (const n of g.nodes) for (const o of n.outputs) if (o.type && !g.outputs.includes(o)) valueInfo.push(vi(o));
+  return {
+    name: g.name,
+    input: g.inputs.map(vi),
+    output: g.outputs.map(vi),
+    initializer: g.initializers().map((v) => tensorProto(v.name, v.constant!, sink)),
+    node: g.nodes.map((n) => ({
+      name: n.name,
+      opType: n.opType,
+      domain: n.domain || undefined,
+      input: n.inputs.map((v) => v?.name ?? ''),
+      output: n.outputs.map((v) => v.name),
+      attribute: Object.entries(n.attrs).map(([k, a]) => attrProto(k, a)),
+    })),
+    valueInfo,
+  };
+}
+
+function toProto(model: Model, sink: ExternalSink | null): P {
+  return modelProtoType().create({
+    irVersion: model.irVersion,
+    producerName: model.producerName,
+    producerVersion: '0.1.0',
+    opsetImport: model.opsets.map((o) => ({ domain: o.domain, version: o.version })),
+    metadataProps: Object.entries(model.metadata).map(([key, value]) => ({ key, value })),
+    graph: graphProto(model.graph, sink),
+  });
+}

@@ -1,0 +1,71 @@
+import type { Model, Value } from '../ir/graph.js';
+import { createSession, ort, type SessionOptions } from './session.js';
+
+/** KV cache as returned by the last step: present.{i}.key|value tensors, in input order. */
+export type KvCache = Map<string, ort.Tensor>;
+
+/**
+ * Runs a decoder graph (full-sequence or KV-cache form) with the feeds it declares:
+ * input_ids, and when present attention_mask, position_ids and past_key_values.*.
+ */
+export class DecoderRunner {
+  private constructor(
+    readonly session: ort.InferenceSession,
+    private readonly pastInputs: { name: string; heads: number; headDim: number }[],
+    private readonly hasMask: boolean,
+    private readonly hasPositions: boolean,
+    readonly extraInputs: string[],
+  ) {}
+
+  static async create(model: Model, opts: SessionOptions = {}): Promise<DecoderRunner> {
+    const g = model.graph;
+    const names = g.inputs.map((v) => v.name);
+    if (!names.includes('input_ids')) throw new Error(`graph has no input_ids input (inputs: ${names.join(', ')})`);
+    const past = g.inputs.filter((v) => v.name.startsWith('past_key_values.')).map((v) => pastInfo(v));
+    const known = new Set(['input_ids', 'attention_mask', 'position_ids', ...past.map((p) => p.name)]);
+    const session = await createSession(model, opts);
+    return new DecoderRunner(session, past, names.includes('attention_mask'), names.includes('position_ids'), names.filter((n) => !known.has(n)));
+  }
+
+  get hasKvCache(): boolean { return this.pastInputs.length > 0; }
+
+  /**
+   * One forward pass over `ids` ([batch, seq], row-major) after `past` (or none).
+   * `extra` supplies any other inputs (e.g. labels for a scoring head).
+   */
+  async run(ids: BigInt64Array, batch: number, past?: KvCache, extra: Record<string, ort.Tensor> = {}, fetches?: string[]): Promise<ort.InferenceSession.ReturnType> {
+    const seq = ids.length / batch;
+    const pastLen = past && this.pastInputs.length ? past.get(this.pastInputs[0].name)!.dims[2] : 0;
+    const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', ids, [batch, seq]), ...extra };
+    if (this.hasMask) feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(batch * (pastLen + seq)).fill(1n), [batch, pastLen + seq]);
+    if (this.hasPositions) {
+      const pos = new BigInt64Array(batch * seq);
+      for (let b = 0; b < batch; b++) for (let t = 0; t < seq; t++) pos[b * seq + t] = BigInt(pastLen + t);
+      feeds.position_ids = new ort.Tensor('int64', pos, [batch, seq]);
+    }
+    for (const p of this.pastInputs) {
+      feeds[p.name] = past?.get(p.name) ?? new ort.Tensor('float32', new Float32Array(0), [batch, p.heads, 0, p.headDim]);
+    }
+    return fetches ? this.session.run(feeds, fetches) : this.session.run(feeds);
+  }
+
+  /** The cache to pass to the next step, taken from a run's present.* outputs. */
+  nextCache(out: ort.InferenceSession.ReturnType): KvCache {
+    const cache: KvCache = new Map();
+    for (const p of this.pastInputs) {
+      const present = p.name.replace('past_key_values.', 'present.');
+      cache.set(p.name, out[present] as ort.Tensor);
+    }
+    return cache;
+  }
+
+  async release(): Promise<void> { await this.session.release(); }
+}
+
+function pastInfo(v: Value): { name: string; heads: number; headDim: number } {
+  const s = v.type?.shape ?? [];
+  const heads = typeof s[1] === 'number' ? s[1] : NaN;
+  const headDim = typeof s[3] === 'number' ? s[3] : NaN;
+  if (!Number.isFinite(heads) || !Number.isFinite(headDim)) throw new Error(`${v.name}: cache input needs numeric heads and head_dim dims, has [${s}]`);
+  return { name: v.name, heads, headDim };
+}

@@ -1,0 +1,47 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { Model } from '../ir/graph.js';
+import { encodeModel, writeModel } from '../onnx/write.js';
+
+export interface SessionOptions {
+  /** Intra-op threads (default: all cores). */
+  threads?: number;
+  /** onnxruntime graph optimisation level (default 'all'). */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Write onnxruntime's per-op profile with this file prefix. */
+  profilePrefix?: string;
+  /** Save the graph as optimised by onnxruntime (to see which kernels run). */
+  optimizedModelPath?: string;
+}
+
+export function defaultThreads(): number { return os.availableParallelism?.() ?? os.cpus().length; }
+
+const INLINE_LIMIT = 1.8 * 2 ** 30;
+
+/** An onnxruntime session for an in-memory model (spilled to a temp folder past protobuf's 2 GiB). */
+export async function createSession(model: Model, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
+  const so: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: opts.threads ?? defaultThreads(),
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: opts.optimization ?? 'all',
+    extra: { session: { qdq_matmulnbits_accuracy_level: '4' } },
+  };
+  if (opts.profilePrefix) { so.enableProfiling = true; so.profileFilePrefix = opts.profilePrefix; }
+  if (opts.optimizedModelPath) so.optimizedModelFilePath = opts.optimizedModelPath;
+  const bytes = model.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+  if (bytes < INLINE_LIMIT) return ort.InferenceSession.create(encodeModel(model), so);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-'));
+  try {
+    const file = path.join(dir, 'model.onnx');
+    writeModel(model, file, { externalData: { location: 'model.onnx.data' } });
+    return await ort.InferenceSession.create(file, so);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const ortVersion = (): string => ort.env.versions?.node ?? 'unknown';
+export { ort };

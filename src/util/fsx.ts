@@ -1,0 +1,42 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** Write chunks to `file` through a temporary file in the same folder, then rename. */
+export function writeFileAtomic(file: string, chunks: Uint8Array[] | string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    if (typeof chunks === 'string') fs.writeSync(fd, chunks);
+    else for (const c of chunks) { let off = 0; while (off < c.length) off += fs.writeSync(fd, c, off, c.length - off); }
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+}
+
+export function writeJsonAtomic(file: string, obj: unknown): void {
+  writeFileAtomic(file, JSON.stringify(obj, null, 2) + '\n');
+}
+
+export function sha256File(file: string): string {
+  // Streamed in chunks so multi-GB files do not need to fit in memory.
+  const h = cryptoHash();
+  const fd = fs.openSync(file, 'r');
+  const buf = Buffer.allocUnsafe(8 << 20);
+  try {
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally { fs.closeSync(fd); }
+  return h.digest('hex');
+}
+
+import { createHash } from 'node:crypto';
+function cryptoHash() { return createHash('sha256'); }
