@@ -1,0 +1,14 @@
+import { UsageError } from '../util/errors.js';
+
+/** Parse a positive integer option, naming it in the error. */
+export function intOption(v: unknown, name: string, dflt?: number): number | undefined {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer, got '${v}'`);
+  return n;
+}
+
+export function requireString(v: unknown, name: string): string {
+  if (typeof v !== 'string' || !v) throw new UsageError(`--${name} is required`);
+  return v;
+}
