@@ -1,0 +1,32 @@
+import type { Model } from '../ir/graph.js';
+
+/** Every method's config is JSON data with a `kind`; the same string names the CLI method and the report row. */
+export interface MethodConfig { kind: string }
+
+export interface PassContext {
+  /** Called with a reason for every weight/node the pass skipped or changed (printed by --verbose). */
+  explain(message: string): void;
+}
+
+export interface PassReport {
+  /** Weights (initializer names) the pass quantized or converted. */
+  converted: string[];
+  /** Nodes it left alone, with the reason. */
+  skipped: { node: string; reason: string }[];
+  notes: string[];
+}
+
+export interface PassResult { model: Model; report: PassReport }
+
+/**
+ * A quantization method: config in, graph in, graph out. Passes never mutate their input model
+ * (use `cloneModel`); tensors are shared, never edited in place.
+ */
+export interface QuantMethod<C extends MethodConfig = MethodConfig> {
+  kind: C['kind'];
+  summary: string;
+  defaults: C;
+  run(model: Model, config: C, ctx: PassContext): PassResult | Promise<PassResult>;
+}
+
+export const emptyReport = (): PassReport => ({ converted: [], skipped: [], notes: [] });
