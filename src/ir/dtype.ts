@@ -34,7 +34,8 @@ export function byteLength(d: DType, n: number): number { return Math.ceil((n * 
 
 /** Typed array view over raw little-endian bytes. 16-bit floats and 4-bit types stay as raw integers. */
 export function viewAs(d: DType, bytes: Uint8Array, n: number): TypedArray {
-  const buf = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
+  // Copy when misaligned (Buffer.slice would return a view, so copy explicitly).
+  const buf = bytes.byteOffset % 8 === 0 ? bytes : new Uint8Array(bytes);
   const { buffer, byteOffset } = buf;
   switch (d) {
     case 'float32': return new Float32Array(buffer, byteOffset, n);

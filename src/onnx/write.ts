@@ -107,12 +107,19 @@ function graphProto(g: Graph, sink: ExternalSink | null): P {
       name: n.name,
       opType: n.opType,
       domain: n.domain || undefined,
-      input: n.inputs.map((v) => v?.name ?? ''),
+      input: trimTrailingEmpty(n.inputs.map((v) => v?.name ?? '')),
       output: n.outputs.map((v) => v.name),
       attribute: Object.entries(n.attrs).map(([k, a]) => attrProto(k, a)),
     })),
     valueInfo,
   };
+}
+
+// Omitted optional inputs are '' in ONNX; trailing ones are dropped (onnxruntime 1.30 crashes on them).
+function trimTrailingEmpty(names: string[]): string[] {
+  let n = names.length;
+  while (n > 0 && names[n - 1] === '') n--;
+  return names.slice(0, n);
 }
 
 function toProto(model: Model, sink: ExternalSink | null): P {
