@@ -51,10 +51,10 @@ export const evalCommand: Command = {
     let latency;
     if (!v['no-latency']) {
       const lbar = new Progress('latency', 1);
-      const P = Math.min(intOption(v['prompt-tokens'], 'prompt-tokens', 512)!, (model.maxPositions ?? 1e9) - intOption(v['decode-tokens'], 'decode-tokens', 32)!);
+      const P = Math.min(intOption(v['prompt-tokens'], 'prompt-tokens', 512)!, model.maxPositions ?? Infinity);
       latency = await measureLatency(model.graph({ kvCache: true }), {
         promptTokens: P, decodeTokens: intOption(v['decode-tokens'], 'decode-tokens', 32), repetitions: intOption(v.reps, 'reps', 10),
-        session, promptIds: tokens, vocabSize: model.config?.vocabSize, onProgress: (d, t) => { lbar['total'] = t; lbar.update(d); },
+        session, promptIds: tokens, vocabSize: model.config?.vocabSize, maxPositions: model.maxPositions, onProgress: (d, t) => { lbar['total'] = t; lbar.update(d); },
       });
       lbar.done();
     }
@@ -80,7 +80,7 @@ export const evalCommand: Command = {
     console.log(`perplexity  ${ppl.perplexity.toFixed(4)}  (95% CI ${lo.toFixed(2)}–${hi.toFixed(2)})  over ${ppl.tokensScored} tokens in ${ppl.windows} windows`);
     if (latency) {
       console.log(`prefill     ${latency.prompt_tokens} tokens: p50 ${latency.prefill_ms.p50.toFixed(2)} ms, p95 ${latency.prefill_ms.p95.toFixed(2)} ms (${latency.prefill_tokens_per_s.toFixed(0)} tok/s)`);
-      console.log(`decode      p50 ${latency.decode_ms.p50.toFixed(3)} ms/token, p95 ${latency.decode_ms.p95.toFixed(3)} ms (${latency.decode_tokens_per_s.toFixed(1)} tok/s), threads ${latency.threads}`);
+      console.log(`decode      p50 ${latency.decode_ms.p50.toFixed(3)} ms/token, p95 ${latency.decode_ms.p95.toFixed(3)} ms after ${latency.decode_context} tokens (${latency.decode_tokens_per_s.toFixed(1)} tok/s), threads ${latency.threads}`);
     }
     console.log(`size        ${fileBytes.toLocaleString('en-US')} bytes on disk`);
     console.log(`peak RSS    ${(result.peak_rss_bytes / 2 ** 20).toFixed(0)} MiB`);
