@@ -26,6 +26,7 @@ export const evalCommand: Command = {
     'decode-tokens': { type: 'string', description: 'decoded tokens per latency repetition', default: '32', valueName: 'N' },
     reps: { type: 'string', description: 'latency repetitions (after 2 warm-up runs)', default: '10', valueName: 'N' },
     'no-latency': { type: 'boolean', description: 'skip the latency measurement' },
+    'no-perplexity': { type: 'boolean', description: 'skip perplexity (e.g. random-weight synthetic models)' },
     json: { type: 'string', description: 'write the result as JSON here', valueName: 'file' },
   },
   async run(v) {
@@ -35,6 +36,7 @@ export const evalCommand: Command = {
     const ds = loadDataset(String(v.dataset), String(v.split));
     if (!model.tokenizer) throw new UsageError(`${model.source} has no tokenizer.json; perplexity needs one`);
     let tokens = model.tokenizer.encode(ds.text);
+    const wantPpl = !v['no-perplexity'];
     const maxTokens = intOption(v['max-tokens'], 'max-tokens');
     if (maxTokens) tokens = tokens.slice(0, maxTokens);
     const ctx = intOption(v.ctx, 'ctx', model.maxPositions ?? 1024)!;
@@ -42,11 +44,14 @@ export const evalCommand: Command = {
     const stride = intOption(v.stride, 'stride', Math.max(1, Math.floor(ctx / 2)))!;
     if (stride > ctx) throw new UsageError(`--stride ${stride} is larger than --ctx ${ctx}`);
 
-    const bar = new Progress('perplexity', 1);
-    const graph = model.graph({ kvCache: false });
-    const scores = await scoreTokens(graph, tokens, { ctx, stride, batchSize: intOption(v.batch, 'batch', 4), session, onProgress: (d, t) => { bar['total'] = t; bar.update(d); } });
-    bar.done();
-    const ppl = summarize(scores, ctx, stride);
+    let ppl;
+    if (wantPpl) {
+      const bar = new Progress('perplexity', 1);
+      const graph = model.graph({ kvCache: false });
+      const scores = await scoreTokens(graph, tokens, { ctx, stride, batchSize: intOption(v.batch, 'batch', 4), session, onProgress: (d, t) => { bar['total'] = t; bar.update(d); } });
+      bar.done();
+      ppl = summarize(scores, ctx, stride);
+    }
 
     let latency;
     if (!v['no-latency']) {
@@ -64,20 +69,22 @@ export const evalCommand: Command = {
       model: { source: model.source, hash: model.hash, arch: model.config?.arch },
       dataset: { name: ds.name, sha256: ds.sha256, source: ds.source },
       tokenizer: model.tokenizer.id,
-      perplexity: ppl.perplexity,
-      nll: ppl.nll,
-      nll_stderr: ppl.nllStderr,
-      tokens_scored: ppl.tokensScored,
-      protocol: { ctx, stride, windows: ppl.windows, tokens_total: tokens.length, batch: intOption(v.batch, 'batch', 4) },
+      perplexity: ppl?.perplexity ?? null,
+      nll: ppl?.nll ?? null,
+      nll_stderr: ppl?.nllStderr ?? null,
+      tokens_scored: ppl?.tokensScored ?? 0,
+      protocol: { ctx, stride, windows: ppl?.windows ?? 0, tokens_total: tokens.length, batch: intOption(v.batch, 'batch', 4) },
       size: { file_bytes: fileBytes, files: model.files },
       latency,
       peak_rss_bytes: peakRssBytes(),
       machine: machineInfo(),
     };
-    const lo = Math.exp(ppl.nll - 1.96 * ppl.nllStderr), hi = Math.exp(ppl.nll + 1.96 * ppl.nllStderr);
     console.log(`model       ${model.source} (${model.hash.slice(0, 40)}…)`);
-    console.log(`dataset     ${ds.name} sha256:${ds.sha256.slice(0, 16)}…  ctx ${ctx} stride ${stride}`);
-    console.log(`perplexity  ${ppl.perplexity.toFixed(4)}  (95% CI ${lo.toFixed(2)}–${hi.toFixed(2)})  over ${ppl.tokensScored} tokens in ${ppl.windows} windows`);
+    if (ppl) {
+      const lo = Math.exp(ppl.nll - 1.96 * ppl.nllStderr), hi = Math.exp(ppl.nll + 1.96 * ppl.nllStderr);
+      console.log(`dataset     ${ds.name} sha256:${ds.sha256.slice(0, 16)}…  ctx ${ctx} stride ${stride}`);
+      console.log(`perplexity  ${ppl.perplexity.toFixed(4)}  (95% CI ${lo.toFixed(2)}–${hi.toFixed(2)})  over ${ppl.tokensScored} tokens in ${ppl.windows} windows`);
+    }
     if (latency) {
       console.log(`prefill     ${latency.prompt_tokens} tokens: p50 ${latency.prefill_ms.p50.toFixed(2)} ms, p95 ${latency.prefill_ms.p95.toFixed(2)} ms (${latency.prefill_tokens_per_s.toFixed(0)} tok/s)`);
       console.log(`decode      p50 ${latency.decode_ms.p50.toFixed(3)} ms/token, p95 ${latency.decode_ms.p95.toFixed(3)} ms after ${latency.decode_context} tokens (${latency.decode_tokens_per_s.toFixed(1)} tok/s), threads ${latency.threads}`);
