@@ -1,6 +1,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { InputError } from '../util/errors.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InputError, UsageError } from '../util/errors.js';
+import { brownSource, brownSplit, type BrownSplit } from './brown.js';
 
 /** A text to evaluate on, with what identifies it in a result. */
 export interface Dataset {
@@ -21,16 +24,45 @@ export function textDataset(name: string, text: string, source: string): Dataset
 export function fileDataset(file: string): Dataset {
   let text: string;
   try { text = fs.readFileSync(file, 'utf8'); } catch (e) {
-    throw new InputError(file, `cannot read dataset file (${(e as NodeJS.ErrnoException).code ?? e})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file (and not a known dataset: brown, wikitext2)' : code === 'EISDIR' ? 'is a folder, expected a text file' : `cannot read dataset file (${code ?? e})`;
+    throw new InputError(file, why);
   }
   if (!text.trim()) throw new InputError(file, 'dataset file is empty');
   return textDataset(file, text, file);
 }
 
+/** Bundled data lives in <package root>/data; this file is at <root>/{dist,src}/data/index.*. */
+export const DATA_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'data');
+export const WIKITEXT2_TEST = path.join(DATA_DIR, 'wikitext-2-raw', 'wiki.test.raw');
+
+const SPLIT_ALIASES: Record<string, BrownSplit> = {
+  train: 'train', training: 'train',
+  val: 'val', valid: 'val', validation: 'val', dev: 'val',
+  test: 'test',
+};
+
+export function normalizeSplit(split: string): BrownSplit {
+  const s = SPLIT_ALIASES[split.toLowerCase()];
+  if (!s) throw new UsageError(`unknown split '${split}' (use train, val or test)`);
+  return s;
+}
+
 /**
  * Resolve a dataset spec: a registered name ('brown', 'wikitext2') with a split, or a file path.
- * (Registered datasets are added in ./registry.ts.)
+ * A file path ignores the split.
  */
 export function loadDataset(spec: string, split = 'test'): Dataset {
+  const key = spec.toLowerCase();
+  if (key === 'brown' && !fs.existsSync(spec)) {
+    const s = normalizeSplit(split);
+    return textDataset(`brown/${s}`, brownSplit(s), brownSource());
+  }
+  if ((key === 'wikitext2' || key === 'wikitext-2' || key === 'wikitext') && !fs.existsSync(spec)) {
+    const s = normalizeSplit(split);
+    if (s !== 'test') throw new UsageError(`wikitext2: only the test split is bundled; for '${split}' pass the path of wiki.${s === 'val' ? 'valid' : s}.raw as --dataset`);
+    const ds = fileDataset(WIKITEXT2_TEST);
+    return { ...ds, name: 'wikitext2/test', source: 'wikitext-2-raw-v1 wiki.test.raw (data/wikitext-2-raw)' };
+  }
   return fileDataset(spec);
 }
