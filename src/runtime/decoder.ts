@@ -31,14 +31,15 @@ export class DecoderRunner {
 
   /**
    * One forward pass over `ids` ([batch, seq], row-major) after `past` (or none).
-   * `extra` supplies any other inputs (e.g. labels for a scoring head).
+   * `extra` supplies any other inputs (e.g. labels for a scoring head) and may override the default
+   * attention_mask (all ones) and position_ids (past length onwards), e.g. for a left-padded batch.
    */
   async run(ids: BigInt64Array, batch: number, past?: KvCache, extra: Record<string, ort.Tensor> = {}, fetches?: string[]): Promise<ort.InferenceSession.ReturnType> {
     const seq = ids.length / batch;
     const pastLen = past && this.pastInputs.length ? past.get(this.pastInputs[0].name)!.dims[2] : 0;
     const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', ids, [batch, seq]), ...extra };
-    if (this.hasMask) feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(batch * (pastLen + seq)).fill(1n), [batch, pastLen + seq]);
-    if (this.hasPositions) {
+    if (this.hasMask && !extra.attention_mask) feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(batch * (pastLen + seq)).fill(1n), [batch, pastLen + seq]);
+    if (this.hasPositions && !extra.position_ids) {
       const pos = new BigInt64Array(batch * seq);
       for (let b = 0; b < batch; b++) for (let t = 0; t < seq; t++) pos[b * seq + t] = BigInt(pastLen + t);
       feeds.position_ids = new ort.Tensor('int64', pos, [batch, seq]);
