@@ -60,7 +60,8 @@ function loadSafetensors(dir: string): LoadedModel {
     tokenizer: tryTokenizer(dir),
     hash: `${path.basename(files[0])} sha256:${sha256File(files[0])}`,
     graph(form) {
-      build ??= decoderBuilder(config, readModelWeights(dir), dir);
+      // Errors about tensors name the weights file when there is one (else the sharded folder).
+      build ??= decoderBuilder(config, readModelWeights(dir), files.length === 1 ? files[0] : dir);
       let m = cache.get(form.kvCache);
       if (!m) { m = build(form); cache.set(form.kvCache, m); }
       return m;
