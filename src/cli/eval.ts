@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { loadDataset } from '../data/index.js';
 import { machineInfo, measureLatency, peakRssBytes } from '../eval/latency.js';
 import { scoreTokens, summarize } from '../eval/perplexity.js';
-import { loadModel } from '../load/index.js';
+import { loadModel, resolveModelSpec } from '../load/index.js';
 import { writeJsonAtomic } from '../util/fsx.js';
 import { Progress } from '../util/progress.js';
 import { UsageError } from '../util/errors.js';
@@ -30,7 +30,7 @@ export const evalCommand: Command = {
     json: { type: 'string', description: 'write the result as JSON here', valueName: 'file' },
   },
   async run(v) {
-    const model = loadModel(requireString(v.model, 'model'));
+    const model = loadModel(await resolveModelSpec(requireString(v.model, 'model')));
     const threads = intOption(v.threads, 'threads');
     const session = { threads };
     const ds = loadDataset(String(v.dataset), String(v.split));

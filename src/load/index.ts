@@ -99,3 +99,5 @@ function externalFiles(file: string): string[] {
 function tryTokenizer(dir: string): TextTokenizer | undefined {
   return fs.existsSync(path.join(dir, 'tokenizer.json')) ? loadTokenizer(dir) : undefined;
 }
+
+export { resolveModelSpec, type ResolveOptions } from './resolve.js';
