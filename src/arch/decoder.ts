@@ -49,7 +49,9 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
       const pad = b.op('Unsqueeze', [b.op('Cast', [mask], { to: 9 }), b.constI64([1, 2])]); // [B,1,1,S]
       m = b.op('And', [m, pad]); // [B,1,T,S]
     }
-    return { attnMask: m, posIds: positionIds ?? b.op('Unsqueeze', [qPos, b.constI64([0])]) };
+    // Additive mask, computed once: 0 where attending, the lowest float where masked.
+    const bias = b.op('Where', [m, b.scalarF32(0), b.scalarF32(F32_LOWEST)]);
+    return { attnMask: bias, posIds: positionIds ?? b.op('Unsqueeze', [qPos, b.constI64([0])]) };
   });
 
   const tok = b.weight(w.tokenEmbedding.name, w.tokenEmbedding.tensor);
@@ -89,7 +91,7 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
       }
       let s = b.op('MatMul', [q, b.op('Transpose', [k], { perm: [0, 1, 3, 2] })], {}, { name: 'scores' });
       s = b.op('Mul', [s, b.scalarF32(1 / Math.sqrt(D))]);
-      s = b.op('Where', [attnMask, s, b.scalarF32(F32_LOWEST)]);
+      s = b.op('Add', [s, attnMask], {}, { name: 'mask' });
       const p = b.op('Softmax', [s], { axis: -1 });
       let o = b.op('MatMul', [p, v], {}, { name: 'context' });
       o = b.op('Reshape', [b.op('Transpose', [o], { perm: [0, 2, 1, 3] }), b.constI64([0, 0, H * D])]);
