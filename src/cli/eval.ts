@@ -1,7 +1,7 @@
-import fs from 'node:fs';
 import { loadDataset } from '../data/index.js';
 import { machineInfo, measureLatency, peakRssBytes } from '../eval/latency.js';
 import { scoreTokens, summarize } from '../eval/perplexity.js';
+import { modelSize } from '../eval/size.js';
 import { loadModel, resolveModelSpec } from '../load/index.js';
 import { writeJsonAtomic } from '../util/fsx.js';
 import { Progress } from '../util/progress.js';
@@ -63,7 +63,8 @@ export const evalCommand: Command = {
       });
       lbar.done();
     }
-    const fileBytes = model.files.reduce((s, f) => s + fs.statSync(f).size, 0);
+    const size = modelSize(model.graph({ kvCache: true }), model.files);
+    const fileBytes = size.file_bytes!;
     const result = {
       schema: 'quantlab.eval/1',
       model: { source: model.source, hash: model.hash, arch: model.config?.arch },
@@ -74,7 +75,7 @@ export const evalCommand: Command = {
       nll_stderr: ppl?.nllStderr ?? null,
       tokens_scored: ppl?.tokensScored ?? 0,
       protocol: { ctx, stride, windows: ppl?.windows ?? 0, tokens_total: tokens.length, batch: intOption(v.batch, 'batch', 4) },
-      size: { file_bytes: fileBytes, files: model.files },
+      size: { ...size, files: model.files },
       latency,
       peak_rss_bytes: peakRssBytes(),
       machine: machineInfo(),
@@ -89,7 +90,7 @@ export const evalCommand: Command = {
       console.log(`prefill     ${latency.prompt_tokens} tokens: p50 ${latency.prefill_ms.p50.toFixed(2)} ms, p95 ${latency.prefill_ms.p95.toFixed(2)} ms (${latency.prefill_tokens_per_s.toFixed(0)} tok/s)`);
       console.log(`decode      p50 ${latency.decode_ms.p50.toFixed(3)} ms/token, p95 ${latency.decode_ms.p95.toFixed(3)} ms after ${latency.decode_context} tokens (${latency.decode_tokens_per_s.toFixed(1)} tok/s), threads ${latency.threads}`);
     }
-    console.log(`size        ${fileBytes.toLocaleString('en-US')} bytes on disk`);
+    console.log(`size        ${fileBytes.toLocaleString('en-US')} bytes on disk; ${size.param_count.toLocaleString('en-US')} parameters in ${size.param_bytes.toLocaleString('en-US')} bytes`);
     console.log(`peak RSS    ${(result.peak_rss_bytes / 2 ** 20).toFixed(0)} MiB`);
     if (typeof v.json === 'string') writeJsonAtomic(v.json, result);
     return 0;
