@@ -1,5 +1,8 @@
 import type { Command } from './command.js';
 import { evalCommand } from './eval.js';
+import { inspectCommand } from './inspect.js';
+import { quantizeCommand } from './quantize.js';
+import { synthCommand } from './synth.js';
 
 /** Every subcommand, in --help order. */
-export const COMMANDS: Command[] = [evalCommand];
+export const COMMANDS: Command[] = [evalCommand, inspectCommand, synthCommand, quantizeCommand];

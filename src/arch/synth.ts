@@ -1,0 +1,342 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../util/errors.js';
+import { f32ToBf16, f32ToF16 } from '../util/half.js';
+import type { DecoderConfig } from './config.js';
+import { decoderConfig } from './index.js';
+
+/** A preset: the HF config.json fields that fix the shapes of a real model. */
+export interface SynthPreset { arch: 'gpt2' | 'llama'; summary: string; config: Record<string, unknown> }
+
+const gpt2 = (summary: string, n_layer: number, n_embd: number, n_head: number, n_positions = 1024): SynthPreset => ({
+  arch: 'gpt2', summary,
+  config: {
+    architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', vocab_size: 50257, n_positions, n_ctx: n_positions, n_embd, n_layer, n_head,
+    n_inner: null, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5, initializer_range: 0.02,
+    bos_token_id: 50256, eos_token_id: 50256, tie_word_embeddings: true,
+  },
+});
+
+const llama = (summary: string, c: { layers: number; hidden: number; heads: number; kvHeads: number; intermediate: number; vocab: number; tied: boolean; maxPos?: number; eps?: number; theta?: number; bos?: number; eos?: number }): SynthPreset => ({
+  arch: 'llama', summary,
+  config: {
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: c.vocab, hidden_size: c.hidden, intermediate_size: c.intermediate,
+    num_hidden_layers: c.layers, num_attention_heads: c.heads, num_key_value_heads: c.kvHeads, hidden_act: 'silu',
+    max_position_embeddings: c.maxPos ?? 2048, rms_norm_eps: c.eps ?? 1e-5, rope_theta: c.theta ?? 10000, attention_bias: false, mlp_bias: false,
+    initializer_range: 0.02, bos_token_id: c.bos ?? 1, eos_token_id: c.eos ?? 2, tie_word_embeddings: c.tied,
+  },
+});
+
+/** Shapes of real checkpoints (parameter counts are checked in synth.test.ts). */
+export const SYNTH_PRESETS: Record<string, SynthPreset> = {
+  'gpt2-tiny': gpt2('2 layers, hidden 64 (for tests)', 2, 64, 4, 256),
+  gpt2: gpt2('GPT-2 small, 124M', 12, 768, 12),
+  'gpt2-medium': gpt2('GPT-2 medium, 355M', 24, 1024, 16),
+  'gpt2-large': gpt2('GPT-2 large, 774M', 36, 1280, 20),
+  'gpt2-xl': gpt2('GPT-2 XL, 1.5B', 48, 1600, 25),
+  'llama-tiny': llama('2 layers, hidden 64, GQA 4/2 (for tests)', { layers: 2, hidden: 64, heads: 4, kvHeads: 2, intermediate: 176, vocab: 512, tied: false, maxPos: 256 }),
+  'llama-160m': llama('JackFram/llama-160m shapes', { layers: 12, hidden: 768, heads: 12, kvHeads: 12, intermediate: 3072, vocab: 32000, tied: false, eps: 1e-6 }),
+  'smollm-135m': llama('SmolLM-135M shapes (GQA 9/3, tied)', { layers: 30, hidden: 576, heads: 9, kvHeads: 3, intermediate: 1536, vocab: 49152, tied: true, bos: 0, eos: 0 }),
+  'tinyllama-1.1b': llama('TinyLlama-1.1B shapes (GQA 32/4)', { layers: 22, hidden: 2048, heads: 32, kvHeads: 4, intermediate: 5632, vocab: 32000, tied: false }),
+};
+
+export function synthPreset(arch: string, name: string): SynthPreset {
+  const p = SYNTH_PRESETS[name];
+  const names = Object.entries(SYNTH_PRESETS).filter(([, v]) => v.arch === arch).map(([k]) => k);
+  if (!names.length) throw new UsageError(`--arch must be gpt2 or llama, got '${arch}'`);
+  if (!p || p.arch !== arch) throw new UsageError(`unknown ${arch} preset '${name}' (presets: ${names.join(', ')})`);
+  return p;
+}
+
+export type SynthDtype = 'f32' | 'f16' | 'bf16';
+const ST_DTYPE: Record<SynthDtype, { name: string; bytes: number; torch: string }> = {
+  f32: { name: 'F32', bytes: 4, torch: 'float32' }, f16: { name: 'F16', bytes: 2, torch: 'float16' }, bf16: { name: 'BF16', bytes: 2, torch: 'bfloat16' },
+};
+
+export type Init = { kind: 'normal'; std: number } | { kind: 'ones' } | { kind: 'zeros' };
+export interface TensorSpec { name: string; shape: number[]; init: Init }
+
+const numel = (s: number[]): number => s.reduce((a, b) => a * b, 1);
+
+/** Every checkpoint tensor with its HF name, HF layout and HF-style initialisation. */
+export function tensorSpecs(cfg: DecoderConfig): TensorSpec[] {
+  const std = 0.02;
+  const normal = (s = std): Init => ({ kind: 'normal', std: s });
+  const out: TensorSpec[] = [];
+  const add = (name: string, shape: number[], init: Init) => out.push({ name, shape, init });
+  const E = cfg.hiddenSize, I = cfg.intermediateSize, V = cfg.vocabSize;
+  if (cfg.arch === 'gpt2') {
+    // GPT2PreTrainedModel._init_weights: residual projections get std 0.02/sqrt(2·n_layer).
+    const proj = normal(std / Math.sqrt(2 * cfg.numLayers));
+    const p = 'transformer.';
+    add(`${p}wte.weight`, [V, E], normal());
+    add(`${p}wpe.weight`, [cfg.maxPositions, E], normal());
+    for (let i = 0; i < cfg.numLayers; i++) {
+      const h = `${p}h.${i}`;
+      const ln = (n: string) => { add(`${h}.${n}.weight`, [E], { kind: 'ones' }); add(`${h}.${n}.bias`, [E], { kind: 'zeros' }); };
+      const conv = (n: string, a: number, b: number, init: Init) => { add(`${h}.${n}.weight`, [a, b], init); add(`${h}.${n}.bias`, [b], { kind: 'zeros' }); };
+      ln('ln_1');
+      conv('attn.c_attn', E, 3 * E, normal()); conv('attn.c_proj', E, E, proj);
+      ln('ln_2');
+      conv('mlp.c_fc', E, I, normal()); conv('mlp.c_proj', I, E, proj);
+    }
+    add(`${p}ln_f.weight`, [E], { kind: 'ones' }); add(`${p}ln_f.bias`, [E], { kind: 'zeros' });
+    return out;
+  }
+  const D = cfg.headDim;
+  add('model.embed_tokens.weight', [V, E], normal());
+  for (let i = 0; i < cfg.numLayers; i++) {
+    const l = `model.layers.${i}`;
+    const lin = (n: string, o: number, inp: number, bias: boolean) => { add(`${l}.${n}.weight`, [o, inp], normal()); if (bias) add(`${l}.${n}.bias`, [o], { kind: 'zeros' }); };
+    add(`${l}.input_layernorm.weight`, [E], { kind: 'ones' });
+    const ab = cfg.attentionBias === true, mb = cfg.mlpBias === true;
+    lin('self_attn.q_proj', cfg.numHeads * D, E, ab); lin('self_attn.k_proj', cfg.numKvHeads * D, E, ab);
+    lin('self_attn.v_proj', cfg.numKvHeads * D, E, ab); lin('self_attn.o_proj', E, cfg.numHeads * D, ab);
+    add(`${l}.post_attention_layernorm.weight`, [E], { kind: 'ones' });
+    lin('mlp.gate_proj', I, E, mb); lin('mlp.up_proj', I, E, mb); lin('mlp.down_proj', E, I, mb);
+  }
+  add('model.norm.weight', [E], { kind: 'ones' });
+  if (!cfg.tieWordEmbeddings) add('lm_head.weight', [V, E], normal());
+  return out;
+}
+
+export interface ParameterTable { config: DecoderConfig; tensors: TensorSpec[]; paramCount: number; fp32Bytes: number }
+
+/** The parameters a preset will have, computed without generating any weights. */
+export function parameterTable(preset: SynthPreset): ParameterTable {
+  const config = decoderConfig(preset.config, 'preset');
+  const tensors = tensorSpecs(config);
+  const paramCount = tensors.reduce((s, t) => s + numel(t.shape), 0);
+  return { config, tensors, paramCount, fp32Bytes: paramCount * 4 };
+}
+
+export interface SynthOptions {
+  arch: string;
+  preset: string;
+  out: string;
+  seed?: number;
+  dtype?: SynthDtype;
+  /** Replace an existing model.safetensors in `out`. */
+  force?: boolean;
+  onProgress?: (doneParams: number, totalParams: number) => void;
+}
+
+export interface SynthResult { folder: string; files: string[]; paramCount: number; fp32Bytes: number; paramBytes: number; safetensorsBytes: number; seconds: number }
+
+/** Write an HF-layout folder with random weights in a preset's exact shapes. */
+export function synthesize(opts: SynthOptions): SynthResult {
+  const t0 = performance.now();
+  const preset = synthPreset(opts.arch, opts.preset);
+  const dtype = opts.dtype ?? 'f32';
+  if (!ST_DTYPE[dtype]) throw new UsageError(`--dtype must be f32, f16 or bf16, got '${dtype}'`);
+  const seed = opts.seed ?? 0;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed must be an integer in 0..4294967295, got '${seed}'`);
+  const table = parameterTable(preset);
+  const dir = opts.out;
+  const st = path.join(dir, 'model.safetensors');
+  if (fs.existsSync(st) && !opts.force) throw new UsageError(`${st} already exists (pass --force to replace it)`);
+  fs.mkdirSync(dir, { recursive: true });
+
+  const safetensorsBytes = writeRandomSafetensors(st, table.tensors, { seed, dtype, onProgress: opts.onProgress, total: table.paramCount });
+  const files = [st];
+  const config = {
+    ...preset.config,
+    torch_dtype: ST_DTYPE[dtype].torch,
+    quantlab_synthetic: true,
+    quantlab_preset: opts.preset,
+    quantlab_seed: seed,
+    _comment: `RANDOM WEIGHTS written by 'quantlab synth' (preset ${opts.preset}, seed ${seed}): real shapes, normal(0, 0.02) values; perplexity is meaningless.`,
+  };
+  files.push(writeText(path.join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n'));
+  const tokenizer = preset.arch === 'gpt2' ? copyGpt2Tokenizer(dir, table.config.vocabSize) : [];
+  files.push(...tokenizer);
+  files.push(writeText(path.join(dir, 'README.md'), readme(opts.preset, preset, seed, dtype, table, tokenizer.length > 0)));
+  return {
+    folder: dir, files, paramCount: table.paramCount, fp32Bytes: table.fp32Bytes, paramBytes: table.paramCount * ST_DTYPE[dtype].bytes,
+    safetensorsBytes, seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+function readme(name: string, p: SynthPreset, seed: number, dtype: SynthDtype, t: ParameterTable, tokenizer: boolean): string {
+  return `# RANDOM WEIGHTS — no meaningful perplexity
+
+Synthetic ${p.arch} checkpoint written by \`quantlab synth --arch ${p.arch} --preset ${name} --seed ${seed} --dtype ${dtype}\`.
+It has the exact tensor shapes of ${p.summary}, but every weight is drawn from normal(0, 0.02)
+(norm weights 1, biases 0), as Hugging Face initialises an untrained model.
+
+Use it for size, speed, memory and graph-compatibility measurements only: its perplexity is that
+of an untrained model and says nothing about quantization quality.
+
+- parameters: ${t.paramCount.toLocaleString('en-US')}
+- FP32 parameter bytes: ${t.fp32Bytes.toLocaleString('en-US')}
+- stored as: ${ST_DTYPE[dtype].name}
+- tokenizer: ${tokenizer ? 'GPT-2 BPE (copied from gpt2-brown-12m)' : 'none'}
+`;
+}
+
+function writeText(file: string, text: string): string {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+  return file;
+}
+
+const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json'];
+
+/** The package's embedded GPT-2 model folder, else the shared copy. */
+export function gpt2TokenizerSource(): string | null {
+  const embedded = fileURLToPath(new URL('../../models/gpt2-brown-12m', import.meta.url));
+  for (const d of [embedded, '/work/shared/models/gpt2-brown-12m']) if (fs.existsSync(path.join(d, 'tokenizer.json'))) return d;
+  return null;
+}
+
+function copyGpt2Tokenizer(dir: string, vocab: number): string[] {
+  const src = gpt2TokenizerSource();
+  if (!src || vocab !== 50257) return [];
+  const out: string[] = [];
+  for (const f of TOKENIZER_FILES) {
+    if (!fs.existsSync(path.join(src, f))) continue;
+    const dst = path.join(dir, f);
+    fs.copyFileSync(path.join(src, f), `${dst}.${process.pid}.tmp`);
+    fs.renameSync(`${dst}.${process.pid}.tmp`, dst);
+    out.push(dst);
+  }
+  return out;
+}
+
+// ---- streaming writer -------------------------------------------------------------------------
+
+const CHUNK = 1 << 20; // elements generated and written at a time
+
+/**
+ * Write tensors as safetensors, generating each in chunks so memory stays O(chunk) however large
+ * the model. Each tensor has its own PRNG stream (seed, name): output does not depend on order.
+ */
+export function writeRandomSafetensors(file: string, specs: TensorSpec[], o: { seed: number; dtype: SynthDtype; total?: number; onProgress?: (d: number, t: number) => void }): number {
+  const { name: stName, bytes: eb } = ST_DTYPE[o.dtype];
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt', quantlab_synthetic: 'true' } };
+  let off = 0;
+  for (const s of specs) {
+    const n = numel(s.shape) * eb;
+    header[s.name] = { dtype: stName, shape: s.shape, data_offsets: [off, off + n] };
+    off += n;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8);
+  const hb = Buffer.from(json, 'utf8');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(hb.length));
+
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  const fd = fs.openSync(tmp, 'w');
+  const f32 = new Float32Array(CHUNK);
+  const half = new Uint16Array(CHUNK);
+  let done = 0;
+  try {
+    writeAll(fd, len); writeAll(fd, hb);
+    for (const s of specs) {
+      const rng = new Normal(tensorSeed(o.seed, s.name));
+      for (let left = numel(s.shape); left > 0;) {
+        const n = Math.min(left, CHUNK);
+        const a = f32.subarray(0, n);
+        fill(a, s.init, rng);
+        if (o.dtype === 'f32') writeAll(fd, new Uint8Array(a.buffer, 0, n * 4));
+        else {
+          const conv = o.dtype === 'f16' ? f32ToF16 : f32ToBf16;
+          for (let i = 0; i < n; i++) half[i] = conv(a[i]);
+          writeAll(fd, new Uint8Array(half.buffer, 0, n * 2));
+        }
+        left -= n; done += n;
+        o.onProgress?.(done, o.total ?? done);
+      }
+    }
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+  return 8 + hb.length + off;
+}
+
+function writeAll(fd: number, b: Uint8Array): void {
+  for (let o = 0; o < b.length;) o += fs.writeSync(fd, b, o, b.length - o);
+}
+
+function fill(a: Float32Array, init: Init, rng: Normal): void {
+  if (init.kind === 'ones') a.fill(1);
+  else if (init.kind === 'zeros') a.fill(0);
+  else rng.fill(a, init.std);
+}
+
+/** FNV-1a of the name mixed with the seed: one independent stream per tensor. */
+function tensorSeed(seed: number, name: string): number {
+  let h = 0x811c9dc5 ^ seed;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+// Ziggurat tables (Marsaglia & Tsang 2000, 128 layers), scaled for a 25-bit signed draw whose
+// low 7 bits of the same word pick the layer without correlating with the value (Doornik 2005).
+const ZN = 128, R = 3.442619855899, VOL = 9.91256303526217e-3, M = 2 ** 24;
+const KN = new Float64Array(ZN), WN = new Float64Array(ZN), FN = new Float64Array(ZN);
+{
+  let dn = R, tn = dn;
+  const q = VOL / Math.exp(-0.5 * dn * dn);
+  KN[0] = (dn / q) * M; KN[1] = 0;
+  WN[0] = q / M; WN[ZN - 1] = dn / M;
+  FN[0] = 1; FN[ZN - 1] = Math.exp(-0.5 * dn * dn);
+  for (let i = ZN - 2; i >= 1; i--) {
+    dn = Math.sqrt(-2 * Math.log(VOL / dn + Math.exp(-0.5 * dn * dn)));
+    KN[i + 1] = (dn / tn) * M; tn = dn;
+    FN[i] = Math.exp(-0.5 * dn * dn); WN[i] = dn / M;
+  }
+}
+
+/** Standard normal deviates: sfc32 uniforms through a ziggurat (no transcendental call 98.8% of the time). */
+export class Normal {
+  private a: number; private b: number; private c: number; private d: number;
+  constructor(seed: number) {
+    this.a = 0x9e3779b9 | 0; this.b = 0x243f6a88; this.c = 0xb7e15162 | 0; this.d = seed | 0;
+    for (let i = 0; i < 12; i++) this.u32();
+  }
+
+  /** Next 32 random bits as a signed int32 (sfc32). */
+  u32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t;
+  }
+
+  /** Uniform in (0, 1). */
+  private uni(): number { return ((this.u32() >>> 0) + 0.5) / 4294967296; }
+
+  next(): number {
+    for (;;) {
+      const hz = this.u32();
+      const iz = hz & (ZN - 1);
+      const j = hz >> 7;
+      if (Math.abs(j) < KN[iz]) return j * WN[iz];
+      const x = j * WN[iz];
+      if (iz === 0) {
+        // Base layer: sample the tail beyond R.
+        let tx: number, ty: number;
+        do { tx = -Math.log(this.uni()) / R; ty = -Math.log(this.uni()); } while (ty + ty < tx * tx);
+        return j > 0 ? R + tx : -R - tx;
+      }
+      if (FN[iz] + this.uni() * (FN[iz - 1] - FN[iz]) < Math.exp(-0.5 * x * x)) return x;
+    }
+  }
+
+  /** Fill `out` with normal(0, std) samples. */
+  fill(out: Float32Array, std: number): void {
+    for (let i = 0; i < out.length; i++) out[i] = std * this.next();
+  }
+}

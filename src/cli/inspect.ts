@@ -1,0 +1,34 @@
+import { formatInspect, inspectModel } from '../eval/inspect.js';
+import { loadModel } from '../load/index.js';
+import { writeJsonAtomic } from '../util/fsx.js';
+import { UsageError } from '../util/errors.js';
+import type { Command } from './command.js';
+
+export const inspectCommand: Command = {
+  name: 'inspect',
+  summary: 'graph structure, operators and size breakdown of a model',
+  usage: 'quantlab inspect <folder|onnx> [--json out.json]',
+  positionals: 1,
+  options: {
+    json: { type: 'string', description: 'also write the report as JSON here', valueName: 'file' },
+  },
+  async run(v, positionals) {
+    const spec = positionals[0];
+    if (!spec) throw new UsageError('a model folder or .onnx file is required');
+    const model = loadModel(spec);
+    // HF folders are built in the KV-cache form that `eval` times; ONNX files have one graph.
+    const graph = model.graph({ kvCache: true });
+    const report = inspectModel(graph, model.files);
+    const head = [
+      `model       ${model.source} (${model.kind}${model.config ? `, ${model.config.arch}` : ''})`,
+      `files       ${model.files.join(', ')}`,
+      `hash        ${model.hash}`,
+    ];
+    if (model.kind === 'safetensors') head.push('graph       built in float32 with KV cache (sizes below are of this graph; "on disk" is the checkpoint)');
+    console.log(formatInspect(report, head));
+    if (typeof v.json === 'string') {
+      writeJsonAtomic(v.json, { ...report, model: { source: model.source, kind: model.kind, hash: model.hash, files: model.files, arch: model.config?.arch } });
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,38 @@
+import { SYNTH_PRESETS, synthesize, type SynthDtype } from '../arch/synth.js';
+import { UsageError } from '../util/errors.js';
+import { Progress } from '../util/progress.js';
+import type { Command } from './command.js';
+import { requireString } from './options.js';
+
+const fmt = (n: number): string => n.toLocaleString('en-US');
+
+export const synthCommand: Command = {
+  name: 'synth',
+  summary: 'write a random-weight HF model folder with the exact shapes of a real model',
+  usage: 'quantlab synth --arch gpt2|llama --preset <name> --out <folder> [--seed N] [--dtype f32|f16|bf16] [--force]',
+  options: {
+    arch: { type: 'string', description: 'gpt2 or llama', valueName: 'arch' },
+    preset: { type: 'string', description: `shape preset (${Object.keys(SYNTH_PRESETS).join(', ')})`, valueName: 'name' },
+    out: { type: 'string', description: 'output folder', valueName: 'folder' },
+    seed: { type: 'string', description: 'random seed', default: '0', valueName: 'N' },
+    dtype: { type: 'string', description: 'stored weight type: f32, f16 or bf16', default: 'f32', valueName: 'type' },
+    force: { type: 'boolean', description: 'replace an existing model.safetensors in the output folder' },
+  },
+  async run(v) {
+    const seed = Number(v.seed ?? 0);
+    if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got '${v.seed}'`);
+    const bar = new Progress('synth', 1);
+    const r = synthesize({
+      arch: requireString(v.arch, 'arch'), preset: requireString(v.preset, 'preset'), out: requireString(v.out, 'out'),
+      seed, dtype: String(v.dtype ?? 'f32') as SynthDtype, force: v.force === true,
+      onProgress: (d, t) => { bar['total'] = t; bar.update(d); },
+    });
+    bar.done();
+    console.log(`wrote       ${r.folder} (RANDOM WEIGHTS, seed ${seed})`);
+    console.log(`parameters  ${fmt(r.paramCount)}`);
+    console.log(`FP32 bytes  ${fmt(r.fp32Bytes)}`);
+    if (r.paramBytes !== r.fp32Bytes) console.log(`${`${String(v.dtype).toUpperCase()} bytes`.padEnd(12)}${fmt(r.paramBytes)}`);
+    console.log(`safetensors ${fmt(r.safetensorsBytes)} bytes, written in ${r.seconds.toFixed(1)} s`);
+    return 0;
+  },
+};
