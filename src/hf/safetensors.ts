@@ -94,9 +94,9 @@ export function writeSafetensors(file: string, tensors: Map<string, Tensor>, met
     chunks.push(b);
     off += b.length;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8);
-  const hb = Buffer.from(json, 'utf8');
+  // Pad the header (in bytes, not characters) so the data starts 8-byte aligned.
+  const raw = Buffer.from(JSON.stringify(header), 'utf8');
+  const hb = Buffer.concat([raw, Buffer.from(' '.repeat((8 - (raw.length % 8)) % 8))]);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(hb.length));
   writeFileAtomic(file, [len, hb, ...chunks]);
