@@ -1,7 +1,8 @@
+import { dynamicInt8 } from './dynamic-int8.js';
 import type { QuantMethod } from './pass.js';
 
 /** kind → method. Adding a method is one file plus one line here. */
-export const METHODS: QuantMethod[] = [];
+export const METHODS: QuantMethod[] = [dynamicInt8 as QuantMethod];
 
 export function methodByKind(kind: string): QuantMethod | undefined {
   return METHODS.find((m) => m.kind === kind);

@@ -1,0 +1,86 @@
+import fs from 'node:fs';
+import { loadModel } from '../load/index.js';
+import type { MethodConfig } from '../passes/pass.js';
+import { quantizeToFolder } from '../passes/quantize.js';
+import { METHODS } from '../passes/registry.js';
+import type { SelectionConfig, TensorOverride } from '../passes/select.js';
+import { InputError, UsageError } from '../util/errors.js';
+import type { Command } from './command.js';
+import { intOption, requireString } from './options.js';
+
+type FlagValue = string | boolean;
+/** Method-specific flags; each maps its value to config fields. */
+type Flag = 'per-tensor' | 'block' | 'asymmetric';
+type FlagMap = Partial<Record<Flag, (v: FlagValue) => Record<string, unknown>>>;
+
+/** Setter for rows that take --block. */
+export const blockFlag = (v: FlagValue) => ({ blockSize: intOption(v, 'block') });
+
+/** One row per method: the flags it takes and the config fields they set. Flags not in a row are refused. */
+export const METHOD_FLAGS: Record<string, FlagMap> = {
+  'dynamic-int8': { 'per-tensor': () => ({ granularity: 'tensor' }), asymmetric: () => ({ symmetric: false }) },
+};
+
+export const quantizeCommand: Command = {
+  name: 'quantize',
+  summary: 'quantize a model with one method and write a loadable model folder',
+  usage: 'quantlab quantize --model <folder|onnx> --method <kind> [--per-tensor] [--block N] [--asymmetric] [--include re] [--exclude re] [--exclude-op T] [--overrides file.json] [--config file.json] [--verbose] --out <folder>',
+  options: {
+    model: { type: 'string', description: 'input model folder (HF safetensors or ONNX export) or .onnx file', valueName: 'path' },
+    method: { type: 'string', description: 'quantization method (see --help for the list)', valueName: 'kind' },
+    out: { type: 'string', description: 'output folder (must not be or contain the input model)', valueName: 'folder' },
+    'per-tensor': { type: 'boolean', description: 'one scale per weight tensor instead of per output channel' },
+    block: { type: 'string', description: 'block size along the input dimension (block-wise methods)', valueName: 'N' },
+    asymmetric: { type: 'boolean', description: 'asymmetric weights (zero points) instead of symmetric' },
+    include: { type: 'string', multiple: true, description: 'only nodes whose name or weight name matches this regex (glob:… for a glob); repeatable', valueName: 're' },
+    exclude: { type: 'string', multiple: true, description: 'leave nodes matching this regex in float; repeatable', valueName: 're' },
+    'exclude-op': { type: 'string', multiple: true, description: 'leave every node of this op type in float (MatMul, Gemm, Gather); repeatable', valueName: 'T' },
+    overrides: { type: 'string', description: 'JSON file: { "<weight or node name or glob>": { "skip": true, "bits": 4, ... } }', valueName: 'file' },
+    config: { type: 'string', description: 'JSON file with method config fields (applied before the flags)', valueName: 'file' },
+    verbose: { type: 'boolean', description: 'explain every weight that was skipped or converted, and why' },
+  },
+  async run(v) {
+    const kind = requireString(v.method, 'method');
+    if (!METHODS.some((m) => m.kind === kind)) throw new UsageError(`unknown method '${kind}' (known: ${METHODS.map((m) => m.kind).join(', ')})`);
+    const out = requireString(v.out, 'out');
+    const config: MethodConfig & Record<string, unknown> = { ...readJson(v.config, 'config'), kind };
+    const flags = METHOD_FLAGS[kind] ?? {};
+    for (const f of ['per-tensor', 'block', 'asymmetric'] as Flag[]) {
+      if (v[f] === undefined) continue;
+      const set = flags[f];
+      if (!set) {
+        const takes = Object.keys(flags).map((k) => `--${k}`).join(', ') || 'none';
+        throw new UsageError(`--${f} does not apply to ${kind} (its flags: ${takes})`);
+      }
+      Object.assign(config, set(v[f] as FlagValue));
+    }
+    const select: SelectionConfig = { ...(config.select as SelectionConfig | undefined) };
+    if (v.include) select.include = v.include as string[];
+    if (v.exclude) select.exclude = v.exclude as string[];
+    if (v['exclude-op']) select.excludeOps = v['exclude-op'] as string[];
+    if (v.overrides) select.overrides = readJson(v.overrides, 'overrides') as Record<string, TensorOverride>;
+    if (Object.keys(select).length) config.select = select;
+
+    const model = loadModel(requireString(v.model, 'model'));
+    const verbose = Boolean(v.verbose);
+    const r = await quantizeToFolder({ model, config, out, explain: verbose ? (m) => console.error(`  ${m}`) : undefined });
+    const rep = r.result.report;
+    console.log(`method      ${kind} ${JSON.stringify(r.record.method)}`);
+    console.log(`quantized   ${rep.converted.length} weights in ${(r.passMs / 1000).toFixed(2)} s; skipped ${rep.skipped.length} nodes${verbose || !rep.skipped.length ? '' : ' (--verbose says why)'}`);
+    for (const n of rep.notes) console.log(`note        ${n}`);
+    console.log(`size        ${r.outBytes.toLocaleString('en-US')} bytes (${((100 * r.outBytes) / r.sourceBytes).toFixed(1)}% of ${r.sourceBytes.toLocaleString('en-US')})`);
+    console.log(`wrote       ${out}`);
+    return 0;
+  },
+};
+
+function readJson(file: unknown, what: string): Record<string, unknown> {
+  if (file === undefined) return {};
+  const f = String(file);
+  let text: string;
+  try { text = fs.readFileSync(f, 'utf8'); } catch { throw new InputError(f, `cannot read --${what} file`); }
+  let obj: unknown;
+  try { obj = JSON.parse(text); } catch (e) { throw new InputError(f, `not valid JSON (${(e as Error).message})`); }
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new InputError(f, 'expected a JSON object');
+  return obj as Record<string, unknown>;
+}

@@ -1,0 +1,157 @@
+import { Builder } from '../ir/builder.js';
+import { cloneModel, type Graph, type Model, type Value } from '../ir/graph.js';
+import { Tensor } from '../ir/tensor.js';
+import { quantizeMatrix, type QuantScheme } from '../quant/primitives.js';
+import { toFloat32 } from '../hf/safetensors.js';
+import { UsageError } from '../util/errors.js';
+import { emptyReport, type PassContext, type PassResult, type QuantMethod } from './pass.js';
+import { requireSome, selectWeights, type SelectableConfig, type WeightSite } from './select.js';
+
+/**
+ * Dynamic INT8: weights stored as int8 (per output channel or per tensor), activations quantized at
+ * run time by onnxruntime. Embedding tables are gathered from an int8 table with per-row scales; a
+ * tied LM head (Gemm transB=1 over the same [vocab, hidden] table) reads that same int8 table.
+ */
+export interface DynamicInt8Config extends SelectableConfig {
+  kind: 'dynamic-int8';
+  /** One scale per output channel (per table row for embeddings / tied heads) or one per tensor. */
+  granularity: 'channel' | 'tensor';
+  /** Symmetric int8 (-127..127, zero point 0) or asymmetric uint8 with a zero point per group. */
+  symmetric: boolean;
+  /**
+   * 'fused': com.microsoft.DynamicQuantizeMatMul. 'mmi': DynamicQuantizeLinear → MatMulInteger → Cast → Mul,
+   * which onnxruntime fuses into the same kernel (measured equal speed; see docs).
+   */
+  pattern: 'fused' | 'mmi';
+  /**
+   * How a Gemm(transB=1) head reads the [N, K] int8 table: 'transpose' feeds DynamicQuantizeMatMul through
+   * a Transpose node on the int8 initializer (onnxruntime folds it at load: stored once on disk, twice in RAM);
+   * 'qgemm' uses com.microsoft.QGemm with transB=1 on the table as stored.
+   */
+  tiedHead: 'transpose' | 'qgemm';
+}
+
+export const dynamicInt8Defaults: DynamicInt8Config = {
+  kind: 'dynamic-int8', granularity: 'channel', symmetric: true, pattern: 'fused', tiedHead: 'transpose',
+};
+
+interface QWeight { q: Value; scale: Value; zeroPoint: Value | null; scheme: QuantScheme; bytes: number }
+
+function validate(c: DynamicInt8Config): void {
+  if (c.granularity !== 'channel' && c.granularity !== 'tensor') throw new UsageError(`dynamic-int8: granularity must be 'channel' or 'tensor', got '${c.granularity}'`);
+  if (typeof c.symmetric !== 'boolean') throw new UsageError('dynamic-int8: symmetric must be true or false');
+  if (c.pattern !== 'fused' && c.pattern !== 'mmi') throw new UsageError(`dynamic-int8: pattern must be 'fused' or 'mmi', got '${c.pattern}'`);
+  if (c.tiedHead !== 'transpose' && c.tiedHead !== 'qgemm') throw new UsageError(`dynamic-int8: tiedHead must be 'transpose' or 'qgemm', got '${c.tiedHead}'`);
+}
+
+export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
+  kind: 'dynamic-int8',
+  summary: 'int8 weights (per channel), activations quantized at run time; int8 embedding table shared with a tied head',
+  defaults: dynamicInt8Defaults,
+  run(input: Model, config: DynamicInt8Config, ctx: PassContext): PassResult {
+    validate(config);
+    const model = cloneModel(input);
+    const g = model.graph;
+    const report = emptyReport();
+    const sel = selectWeights(model, config.select, ctx, {
+      ops: ['MatMul', 'Gemm', 'Gather'],
+      check: (s) => {
+        if (s.op === 'Gemm') {
+          const beta = s.node.attr('beta', 'float') ?? 1;
+          if (s.node.inputs[2] && beta !== 1) return `Gemm with beta=${beta} is not supported`;
+        }
+        return null;
+      },
+    });
+    requireSome(sel, 'dynamic-int8');
+    report.skipped.push(...sel.skipped);
+
+    const b = new Builder(g);
+    const cache = new Map<string, QWeight>();
+    // One quantized copy per (weight, grouping): MatMul groups along axis 0 (per column); Gather and a
+    // Gemm(transB) head group along axis 1 (per row of the stored table), so a tied table is shared.
+    const quantized = (s: WeightSite): QWeight => {
+      const granularity = s.override.granularity === 'tensor' || (s.override.granularity === undefined && config.granularity === 'tensor') ? 'tensor' : 'channel';
+      const symmetric = s.override.symmetric ?? config.symmetric;
+      if (s.override.bits !== undefined && s.override.bits !== 8) throw new UsageError(`dynamic-int8: override '${s.overrideKey}' asks for ${s.override.bits} bits; this method is 8-bit only`);
+      const scheme: QuantScheme = { type: symmetric ? 'int8' : 'uint8', symmetric, granularity, axis: s.inAxis };
+      const key = `${s.weight.name}|${granularity === 'tensor' ? 't' : s.inAxis}|${symmetric}`;
+      let w = cache.get(key);
+      if (w) return w;
+      const x = toFloat32(s.tensor).data as Float32Array;
+      const { q, params } = quantizeMatrix(x, s.rows, s.cols, scheme);
+      const base = s.weight.name;
+      const suffix = granularity === 'tensor' ? '' : s.inAxis === 0 ? '' : '_rows';
+      const scaleDims = granularity === 'tensor' ? [] : [params.scale.length];
+      const qv = g.addInitializer(g.uniqueName(`${base}_quantized${suffix}`), new Tensor(scheme.type, [s.rows, s.cols], q));
+      const scale = g.addInitializer(g.uniqueName(`${base}_scale${suffix}`), new Tensor('float32', scaleDims, params.scale));
+      const zeroPoint = symmetric ? null : g.addInitializer(g.uniqueName(`${base}_zero_point${suffix}`), new Tensor('uint8', scaleDims, Uint8Array.from(params.zeroPoint)));
+      w = { q: qv, scale, zeroPoint, scheme, bytes: q.length + params.scale.length * 4 + (symmetric ? 0 : params.scale.length) };
+      cache.set(key, w);
+      report.converted.push(base);
+      return w;
+    };
+
+    for (const s of sel.sites) {
+      const w = quantized(s);
+      const old = s.node;
+      const y = old.outputs[0];
+      let out: Value;
+      const tag = `${w.scheme.granularity === 'tensor' ? 'per-tensor' : 'per-channel'} ${w.scheme.type}`;
+      if (s.op === 'Gather') {
+        out = gatherDequant(b, old.name, w, old.inputs[1]!);
+        ctx.explain(`Gather ${old.name}: ${tag} table ${w.q.name} with per-row scales`);
+      } else if (s.inAxis === 0) {
+        out = matmul(b, old.name, old.inputs[0]!, w, config.pattern);
+        ctx.explain(`${s.op} ${old.name}: ${tag} weight, ${config.pattern === 'fused' ? 'DynamicQuantizeMatMul' : 'DynamicQuantizeLinear+MatMulInteger'}`);
+      } else if (config.tiedHead === 'qgemm') {
+        out = qgemmTransB(b, g, old.name, old.inputs[0]!, w);
+        ctx.explain(`Gemm ${old.name}: ${tag} table ${w.q.name} read by QGemm transB=1`);
+      } else {
+        const t = b.op('Transpose', [w.q], { perm: [1, 0] }, { name: `${old.name}/weight_transpose` });
+        const scale = w.scale, zp = w.zeroPoint;
+        out = matmul(b, old.name, old.inputs[0]!, { ...w, q: t, scale, zeroPoint: zp }, config.pattern);
+        ctx.explain(`Gemm ${old.name}: ${tag} table ${w.q.name} via Transpose (folded at load), DynamicQuantizeMatMul`);
+      }
+      if (s.op === 'Gemm' && old.inputs[2]) out = b.op('Add', [out, old.inputs[2]], {}, { name: `${old.name}/bias` });
+      g.replaceAllUses(y, out);
+      g.removeNode(old);
+    }
+    model.requireOpset('com.microsoft', 1);
+    g.removeUnusedInitializers();
+    g.sortTopologically();
+    const shared = [...cache.values()].filter((w) => w.q.users().length > 1).map((w) => w.q.name);
+    if (shared.length) {
+      report.notes.push(`int8 table(s) ${shared.join(', ')} stored once and read by both the embedding Gather and the head` +
+        (config.tiedHead === 'transpose' ? ' (the head through a Transpose that onnxruntime folds at load, so RAM holds a second int8 copy)' : ' (QGemm transB=1)'));
+    }
+    return { model, report };
+  },
+};
+
+/** Gather int8 rows and their scales (and zero points), then (q - zp) · scale in float. */
+function gatherDequant(b: Builder, name: string, w: QWeight, ids: Value): Value {
+  const rows = b.op('Gather', [w.q, ids], { axis: 0 }, { name: `${name}/quantized` });
+  let x = b.op('Cast', [rows], { to: 1 }, { name: `${name}/cast` });
+  const perRow = (v: Value, what: string) => w.scheme.granularity === 'tensor' ? v
+    : b.op('Unsqueeze', [b.op('Gather', [v, ids], { axis: 0 }, { name: `${name}/${what}` }), b.constI64([-1])], {}, { name: `${name}/${what}_unsqueeze` });
+  if (w.zeroPoint) x = b.op('Sub', [x, b.op('Cast', [perRow(w.zeroPoint, 'zero_point')], { to: 1 }, { name: `${name}/zero_point_cast` })], {}, { name: `${name}/sub_zero_point` });
+  return b.op('Mul', [x, perRow(w.scale, 'scale')], {}, { name: `${name}/dequantize` });
+}
+
+function matmul(b: Builder, name: string, a: Value, w: QWeight, pattern: 'fused' | 'mmi'): Value {
+  if (pattern === 'fused') {
+    return b.op('DynamicQuantizeMatMul', [a, w.q, w.scale, w.zeroPoint], {}, { name: `${name}/DynamicQuantizeMatMul`, domain: 'com.microsoft' });
+  }
+  const [aq, as, azp] = b.opN('DynamicQuantizeLinear', [a], 3, {}, { name: `${name}/DynamicQuantizeLinear` });
+  const acc = b.op('MatMulInteger', [aq, w.q, azp, w.zeroPoint], {}, { name: `${name}/MatMulInteger` });
+  const f = b.op('Cast', [acc], { to: 1 }, { name: `${name}/cast` });
+  return b.op('Mul', [f, b.op('Mul', [as, w.scale], {}, { name: `${name}/scale` })], {}, { name: `${name}/dequantize` });
+}
+
+function qgemmTransB(b: Builder, g: Graph, name: string, a: Value, w: QWeight): Value {
+  const [aq, as, azp] = b.opN('DynamicQuantizeLinear', [a], 3, {}, { name: `${name}/DynamicQuantizeLinear` });
+  const n = w.scale.constant!.size;
+  const zp = w.zeroPoint ?? g.addInitializer(g.uniqueName(`${w.q.name}_zero_point`), new Tensor('int8', w.scale.constant!.dims, new Int8Array(n)));
+  return b.op('QGemm', [aq, as, azp, w.q, w.scale, zp], { transB: 1 }, { name: `${name}/QGemm`, domain: 'com.microsoft' });
+}

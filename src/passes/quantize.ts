@@ -1,0 +1,56 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { LoadedModel } from '../load/index.js';
+import { UsageError } from '../util/errors.js';
+import { checkOutFolder, writeQuantizedFolder, type QuantizedRecord, type SourceInfo } from './output.js';
+import type { MethodConfig, PassContext, PassResult } from './pass.js';
+import { methodByKind, METHODS } from './registry.js';
+
+/** The method's defaults overlaid with `partial` (a config as JSON data). Unknown kinds name the known ones. */
+export function resolveConfig(partial: MethodConfig & Record<string, unknown>): MethodConfig {
+  const m = methodByKind(partial.kind);
+  if (!m) throw new UsageError(`unknown method '${partial.kind}' (known: ${METHODS.map((x) => x.kind).join(', ') || 'none'})`);
+  const unknown = Object.keys(partial).filter((k) => !(k in m.defaults) && k !== 'select');
+  if (unknown.length) throw new UsageError(`${m.kind}: unknown config field(s) ${unknown.join(', ')} (fields: ${Object.keys(m.defaults).filter((k) => k !== 'kind').join(', ')}, select)`);
+  return { ...m.defaults, ...partial };
+}
+
+/** Where a loaded model's config and tokenizer live (an ONNX file may sit in <folder>/onnx/). */
+export function sourceInfo(model: LoadedModel): SourceInfo {
+  let dir = model.source;
+  if (model.kind === 'onnx') {
+    const d = path.dirname(path.resolve(model.source));
+    dir = fs.existsSync(path.join(d, 'config.json')) || !fs.existsSync(path.join(d, '..', 'config.json')) ? d : path.dirname(d);
+  }
+  return { dir, files: model.files, hash: model.hash };
+}
+
+export interface QuantizeFolderOptions {
+  model: LoadedModel;
+  config: MethodConfig & Record<string, unknown>;
+  out: string;
+  explain?: (message: string) => void;
+}
+
+export interface QuantizeFolderResult { record: QuantizedRecord; result: PassResult; passMs: number; sourceBytes: number; outBytes: number }
+
+/** Load → run the method on the KV-cache graph → write a model folder that `loadModel` and `quantlab eval` read unchanged. */
+export async function quantizeToFolder(opts: QuantizeFolderOptions): Promise<QuantizeFolderResult> {
+  const config = resolveConfig(opts.config);
+  const method = methodByKind(config.kind)!;
+  const source = sourceInfo(opts.model);
+  checkOutFolder(opts.out, source);
+  const graph = opts.model.graph({ kvCache: true });
+  const ctx: PassContext = { explain: opts.explain ?? (() => {}) };
+  const t0 = performance.now();
+  const result = await method.run(graph, config, ctx);
+  const passMs = performance.now() - t0;
+  const weightBytes = graph.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+  const record = writeQuantizedFolder({
+    source, model: result.model, out: opts.out, method: config, report: result.report,
+    extra: { timing: { pass_ms: Math.round(passMs), source_weight_bytes: weightBytes, mb_per_s: +(weightBytes / 1e6 / (passMs / 1000)).toFixed(1) } },
+  });
+  const sourceBytes = opts.model.files.reduce((s, f) => s + fs.statSync(f).size, 0);
+  const outBytes = Object.entries(record.model.files).filter(([f]) => f.startsWith('onnx/')).reduce((s, [, n]) => s + n, 0);
+  return { record, result, passMs, sourceBytes, outBytes };
+}
