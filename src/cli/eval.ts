@@ -12,11 +12,11 @@ import { intOption, requireString } from './options.js';
 export const evalCommand: Command = {
   name: 'eval',
   summary: 'perplexity, latency and size of one model',
-  usage: 'quantlab eval --model <folder|onnx> [--dataset brown|wikitext2|<file>] [--split test] [--ctx N] [--stride N] [--json out.json]',
+  usage: 'quantlab eval --model <folder|onnx|hub-id> [--dataset brown|wikitext2|<file>] [--split test] [--ctx N] [--stride N] [--json out.json]',
   options: {
-    model: { type: 'string', description: 'model folder (HF safetensors or ONNX export) or .onnx file', valueName: 'path' },
+    model: { type: 'string', description: 'model folder (HF safetensors or ONNX export), .onnx file, or Hugging Face id org/name[@revision] (downloaded to $QUANTLAB_CACHE)', valueName: 'path|id' },
     dataset: { type: 'string', description: 'brown, wikitext2 or a text file', default: 'brown', valueName: 'name|file' },
-    split: { type: 'string', description: 'dataset split', default: 'test', valueName: 'split' },
+    split: { type: 'string', description: 'dataset split: train, val (valid/validation) or test', default: 'test', valueName: 'split' },
     ctx: { type: 'string', description: 'window length (default: the model maximum positions)', valueName: 'N' },
     stride: { type: 'string', description: 'window stride (default ctx/2)', valueName: 'N' },
     'max-tokens': { type: 'string', description: 'evaluate only the first N tokens', valueName: 'N' },
