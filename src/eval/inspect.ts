@@ -79,6 +79,9 @@ export function formatInspect(r: InspectReport, header: string[] = []): string {
     (s.constant_bytes ? `, + ${fmt(s.constant_bytes)} bytes of graph constants` : ''));
   if (s.file_bytes !== null) out.push(`on disk     ${fmt(s.file_bytes)} bytes`);
   out.push(...table('group', SIZE_GROUPS.map((k) => [k, s.by_group[k]] as [string, SizeEntry]), total));
+  if (SIZE_GROUPS.some((k) => k !== 'other' && s.by_group[k].bytes > 0 && s.by_group[k].count === 0)) {
+    out.push('  (a group with bytes but no params stores a copy of weights counted elsewhere, e.g. the head\'s copy of a tied embedding)');
+  }
   out.push(...table('dtype', Object.entries(s.by_dtype) as [string, SizeEntry][], total));
   return out.join('\n');
 }

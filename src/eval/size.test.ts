@@ -33,7 +33,8 @@ function tinyGraph(): Model {
   op('Gather', 'g0', [w('tok_table', 'float16', [10, 8]), ids]); // anonymous table read by Gather → embeddings
   // Tied embedding kept float for the Gather and int8 for the head: one set of parameters.
   op('Gather', 'g1', [w('model.embed_tokens.weight', 'float32', [10, 8]), ids]);
-  op('MatMulInteger', 'head_int', [x, w('model.embed_tokens.weight_quantized', 'int8', [8, 10])]);
+  // The head's int8 copy: storage of the head, parameters already counted with the embedding.
+  op('MatMulInteger', '/lm_head/MatMulInteger', [x, w('model.embed_tokens.weight_quantized', 'int8', [8, 10])]);
   op('Mul', 'n', [x, w('model.norm.weight', 'float32', [8])]);
   op('Relu', 'r', [w('unnamed_w', 'float32', [4, 4])]);
   op('Reshape', 'rs', [x, w('const_0', 'int64', [2])]);
@@ -46,8 +47,8 @@ test('size: exact counts and bytes per group and dtype on a mixed float/int8/int
   assert.deepEqual(s.by_group, {
     attention: { count: 64 + 256, bytes: 256 + 128 + 16 },
     mlp: { count: 128 + 128, bytes: 512 + 128 + 8 + 32 },
-    lm_head: { count: 15, bytes: 8 + 4 },
-    embeddings: { count: 80 + 80, bytes: 160 + 320 + 80 },
+    lm_head: { count: 15, bytes: 8 + 4 + 80 },
+    embeddings: { count: 80 + 80, bytes: 160 + 320 },
     norms: { count: 8, bytes: 32 },
     other: { count: 16, bytes: 64 + 16 + 16 },
   });
@@ -61,11 +62,29 @@ test('size: exact counts and bytes per group and dtype on a mixed float/int8/int
   });
 });
 
+test('size: a 4-bit table shared by the embedding Gather and the head MatMulNBits counts once, as embeddings', () => {
+  const g = new Graph('tied');
+  const x = g.addInput('x', { dtype: 'float32', shape: ['n', 16] });
+  const ids = g.addInput('ids', { dtype: 'int64', shape: ['n'] });
+  const b = g.addInitializer('transformer.wte.weight_Q4', zeros('uint8', [10, 1, 8])); // N=10 rows, K=16 → 160 weights
+  const sc = g.addInitializer('transformer.wte.weight_Q4_scales', zeros('float32', [10]));
+  g.addNode('Gather', [b, ids], ['rows'], { name: '/embed_tokens/gather_codes' });
+  g.addNode('Gather', [sc, ids], ['srows'], { name: '/embed_tokens/gather_scales' });
+  g.addNode('MatMulNBits', [x, b, sc], ['logits'], { name: '/lm_head/Gemm_Q4', domain: 'com.microsoft', attrs: { K: { t: 'int', v: 16 }, N: { t: 'int', v: 10 } } });
+  const s = modelSize(new Model(g));
+  assert.deepEqual(s.by_group.embeddings, { count: 160, bytes: 80 + 40 });
+  assert.deepEqual(s.by_group.lm_head, { count: 0, bytes: 0 });
+  assert.equal(s.param_count, 160);
+});
+
 test('size: quantization suffixes map back to the float weight name', () => {
   assert.equal(baseName('transformer.h.0.attn.c_attn.weight_quantized'), 'transformer.h.0.attn.c_attn.weight');
   assert.equal(baseName('model.layers.3.mlp.up_proj.weight_zero_point'), 'model.layers.3.mlp.up_proj.weight');
   assert.equal(baseName('lm_head.weight_DQ_Q4'), 'lm_head.weight');
+  assert.equal(baseName('transformer.wte.weight_quantized_rows'), 'transformer.wte.weight');
+  assert.equal(baseName('transformer.wte.weight_Q4_scales_2'), 'transformer.wte.weight');
   assert.equal(baseName('model.norm.weight'), 'model.norm.weight');
+  assert.equal(baseName('onnx::MatMul_123'), 'onnx::MatMul_123');
 });
 
 test('size: the shared 12M GPT-2 has 12,417,216 parameters, grouped exactly', () => {

@@ -51,7 +51,9 @@ export function modelSize(model: Model, files?: string[]): ModelSize {
   // A weight stored twice (e.g. float for Gather and int8 for the tied head) is one set of parameters.
   const counted = new Map<string, number>();
   let paramCount = 0, paramBytes = 0, constantBytes = 0;
-  for (const i of classifyInitializers(model)) {
+  // Several copies of one weight: the parameters go to the earliest group (embeddings before lm_head).
+  const infos = classifyInitializers(model).sort((a, b) => SIZE_GROUPS.indexOf(a.group) - SIZE_GROUPS.indexOf(b.group));
+  for (const i of infos) {
     let count = i.count;
     if (count) {
       const prev = counted.get(i.base) ?? 0;
@@ -73,7 +75,9 @@ export function modelSize(model: Model, files?: string[]): ModelSize {
 }
 
 // Suffixes quantization passes (ours and onnxruntime's quantizers) append to a weight's name.
-const QUANT_SUFFIX = /(_quantized|_scales?|_zero_points?|_zp|_Q\d+(G\d+)?|_DQ|_packed|_q\d*|_int[48]|_uint[48])+$/;
+// `_rows`/`_cols` name a copy grouped along another axis; a trailing `_N` comes from uniqueName.
+const QUANT_SUFFIX = /(_quantized|_scales?|_zero_points?|_zp|_Q\d+(G\d+)?|_DQ|_packed|_q\d*|_int[48]|_uint[48])+(_rows|_cols|_transposed)?(_\d+)?$/;
+const QUANT_PARAM_NAME = /(_scales?|_zero_points?|_zp)(_rows|_cols|_transposed)?(_\d+)?$/;
 
 /** The float weight's name behind a quantized initializer (`X_quantized`, `X_scale` → `X`). */
 export function baseName(name: string): string {
@@ -96,7 +100,7 @@ const CONSTANT_NAME = /(^|[/.])const_\d+(_\d+)?$|inv_freq$|(^|\/)Constant[^/]*$|
 
 function roleOf(v: Value): InitRole {
   const uses = [...v.uses];
-  if (uses.some((u) => QUANT_SLOTS[u.node.opType]?.includes(u.index)) || /(_scales?|_zero_points?|_zp)$/.test(v.name)) return 'quant';
+  if (uses.some((u) => QUANT_SLOTS[u.node.opType]?.includes(u.index)) || QUANT_PARAM_NAME.test(v.name)) return 'quant';
   if (CONSTANT_NAME.test(v.name)) return 'constant';
   const t = v.constant!;
   if (numel(t.dims) <= 1) return 'constant';
@@ -140,23 +144,35 @@ const ATTENTION_OPS = new Set(['Attention', 'MultiHeadAttention', 'GroupQueryAtt
 const PASS_THROUGH = new Set(['DequantizeLinear', 'Transpose', 'Cast', 'Reshape', 'Identity', 'Squeeze', 'Unsqueeze', 'Flatten']);
 
 function groupOf(v: Value, base: string): SizeGroup {
+  const uses = consumers(v);
   const byName = groupFromName(base);
+  // A copy of a tied embedding that only the head reads (e.g. a quantized head table) is head storage.
+  if (byName === 'embeddings' && !uses.some((u) => u.node.opType.startsWith('Gather')) && uses.some((u) => groupFromName(u.node.name) === 'lm_head')) return 'lm_head';
   if (byName) return byName;
-  // Names say nothing (e.g. `onnx::MatMul_123`): ask the consumers, following dequantize chains.
+  // Names say nothing (e.g. `onnx::MatMul_123`): ask the consumers, nearest first.
+  for (const { node, index } of uses) {
+    const g = groupFromNode(node, index);
+    if (g) return g;
+  }
+  return 'other';
+}
+
+/** Nodes reading `v`, directly or through dequantize/transpose/cast chains (breadth first). */
+function consumers(v: Value): { node: Node; index: number }[] {
   const seen = new Set<Node>();
-  let frontier: { value: Value; node: Node; index: number }[] = [...v.uses].map((u) => ({ value: v, ...u }));
+  const out: { node: Node; index: number }[] = [];
+  let frontier = [...v.uses];
   for (let depth = 0; depth < 4 && frontier.length; depth++) {
     const next: typeof frontier = [];
-    for (const { node, index } of frontier) {
-      if (seen.has(node)) continue;
-      seen.add(node);
-      const g = groupFromNode(node, index);
-      if (g) return g;
-      if (PASS_THROUGH.has(node.opType)) for (const o of node.outputs) for (const u of o.uses) next.push({ value: o, ...u });
+    for (const u of frontier) {
+      if (seen.has(u.node)) continue;
+      seen.add(u.node);
+      out.push(u);
+      if (PASS_THROUGH.has(u.node.opType)) for (const o of u.node.outputs) next.push(...o.uses);
     }
     frontier = next;
   }
-  return 'other';
+  return out;
 }
 
 function groupFromNode(node: Node, index: number): SizeGroup | null {
