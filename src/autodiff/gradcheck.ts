@@ -14,6 +14,8 @@ export interface GradCheckOptions {
   step: number;
   /** Check at most this many elements per input (evenly spread), to bound run time. */
   maxElements?: number;
+  /** onnxruntime optimisation level (float64 models need 'basic': some 'all' fusions have float-only kernels). */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
 }
 
 export interface GradCheckResult {
@@ -30,8 +32,8 @@ export interface GradCheckResult {
  */
 export async function gradCheck(forward: Model, opts: GradCheckOptions): Promise<GradCheckResult[]> {
   const gm = buildGradientGraph(forward, { loss: opts.loss, wrt: opts.wrt });
-  const gs = await createSession(gm, { threads: 1 });
-  const fs = await createSession(forward, { threads: 1 });
+  const gs = await createSession(gm, { threads: 1, optimization: opts.optimization });
+  const fs = await createSession(forward, { threads: 1, optimization: opts.optimization });
   try {
     const gout = await gs.run(opts.feeds);
     const lossAt = async (feeds: Record<string, ort.Tensor>) => Number((await fs.run(feeds, [opts.loss]))[opts.loss].data[0]);
