@@ -1,8 +1,9 @@
 import type { Command } from './command.js';
 import { evalCommand } from './eval.js';
+import { exportCommand } from './export.js';
 import { inspectCommand } from './inspect.js';
 import { quantizeCommand } from './quantize.js';
 import { synthCommand } from './synth.js';
 
 /** Every subcommand, in --help order. */
-export const COMMANDS: Command[] = [evalCommand, inspectCommand, synthCommand, quantizeCommand];
+export const COMMANDS: Command[] = [evalCommand, inspectCommand, synthCommand, quantizeCommand, exportCommand];
