@@ -1,5 +1,5 @@
 import { formatInspect, inspectModel } from '../eval/inspect.js';
-import { loadModel } from '../load/index.js';
+import { loadModel, resolveModelSpec } from '../load/index.js';
 import { writeJsonAtomic } from '../util/fsx.js';
 import { UsageError } from '../util/errors.js';
 import type { Command } from './command.js';
@@ -7,7 +7,7 @@ import type { Command } from './command.js';
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'graph structure, operators and size breakdown of a model',
-  usage: 'quantlab inspect <folder|onnx> [--json out.json]',
+  usage: 'quantlab inspect <folder|onnx|hub-id> [--json out.json]',
   positionals: 1,
   options: {
     json: { type: 'string', description: 'also write the report as JSON here', valueName: 'file' },
@@ -15,7 +15,7 @@ export const inspectCommand: Command = {
   async run(v, positionals) {
     const spec = positionals[0];
     if (!spec) throw new UsageError('a model folder or .onnx file is required');
-    const model = loadModel(spec);
+    const model = loadModel(await resolveModelSpec(spec));
     // HF folders are built in the KV-cache form that `eval` times; ONNX files have one graph.
     const graph = model.graph({ kvCache: true });
     const report = inspectModel(graph, model.files);
