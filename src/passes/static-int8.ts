@@ -1,0 +1,252 @@
+import { Builder } from '../ir/builder.js';
+import { cloneModel, type Graph, type Model, type Value } from '../ir/graph.js';
+import { Tensor } from '../ir/tensor.js';
+import { toFloat32 } from '../hf/safetensors.js';
+import { quantizeMatrix } from '../quant/primitives.js';
+import { collectActivationStats, textWindows, type ActivationStats } from '../quant/calibration/collect.js';
+import { loadCalibrationText } from '../quant/calibration/source.js';
+import { absThreshold, CALIB_METHODS, type CalibMethod } from '../quant/calibration/thresholds.js';
+import { applySmoothing, smoothGroups } from '../quant/smoothquant.js';
+import { UsageError } from '../util/errors.js';
+import { Progress } from '../util/progress.js';
+import { dynamicInt8, dynamicInt8Defaults } from './dynamic-int8.js';
+import type { SessionOptions } from '../runtime/session.js';
+import { emptyReport, type PassContext, type PassReport, type PassResult, type QuantMethod } from './pass.js';
+import { selectWeights, type SelectableConfig, type WeightSite } from './select.js';
+import { fallbackUnderBudget } from './static-int8-fallback.js';
+
+/**
+ * Static INT8 in QDQ form: every selected MatMul reads QuantizeLinear→DequantizeLinear of its
+ * activation (one calibrated range per tensor) and DequantizeLinear of an int8 weight (per output
+ * channel), which onnxruntime fuses into MatMulIntegerToFloat / QLinearMatMul. The embedding tables
+ * and the LM head (tied or not) are quantized as dynamic-int8 does them (int8 table, activation
+ * range measured at run time), so the 50k-wide head never depends on one calibrated range.
+ */
+export interface StaticInt8Config extends SelectableConfig {
+  kind: 'static-int8';
+  /** Calibration text: a registered dataset (with calibSplit) or a file. Refused when it is an evaluation split. */
+  calibration: string;
+  calibSplit: string;
+  calibWindows: number;
+  /** Window length in tokens (default: the model's maximum positions). */
+  calibCtx: number | null;
+  calibMethod: CalibMethod;
+  /** Percentile of |x| for calibMethod 'percentile'. */
+  percentile: number;
+  /** 'int8': symmetric, zero point 0 (S8S8). 'uint8': asymmetric range with a zero point (U8S8). */
+  activations: 'int8' | 'uint8';
+  weightGranularity: 'channel' | 'tensor';
+  /** SmoothQuant migration strength α, or null for none. */
+  smoothquant: number | null;
+  /** Keep the most damaging MatMuls in float until held-out perplexity rises at most this many percent. */
+  maxPplIncrease: number | null;
+  /** Held-out text for the fallback budget (never the test split). */
+  fallbackSplit: string;
+  fallbackWindows: number;
+  /** Windows for the per-layer sensitivity ranking. */
+  sensitivityWindows: number;
+  /** 'dynamic': LM head and embeddings as dynamic-int8; 'float': leave them in float. */
+  head: 'dynamic' | 'float';
+}
+
+export const staticInt8Defaults: StaticInt8Config = {
+  kind: 'static-int8', calibration: 'brown', calibSplit: 'train', calibWindows: 32, calibCtx: null, calibMethod: 'percentile',
+  percentile: 99.99, activations: 'int8', weightGranularity: 'channel', smoothquant: null, maxPplIncrease: null,
+  fallbackSplit: 'val', fallbackWindows: 48, sensitivityWindows: 8, head: 'dynamic',
+};
+
+/** What a pass that runs the model on text needs beyond `explain` (the quantize command supplies it). */
+export interface TextPassContext extends PassContext {
+  tokenizer?: { encode(text: string): number[] };
+  session?: SessionOptions;
+}
+
+function validate(c: StaticInt8Config): void {
+  const bad = (m: string) => { throw new UsageError(`static-int8: ${m}`); };
+  if (!CALIB_METHODS.includes(c.calibMethod)) bad(`--calib-method must be one of ${CALIB_METHODS.join(', ')}, got '${c.calibMethod}'`);
+  if (!Number.isInteger(c.calibWindows) || c.calibWindows < 1) bad(`--calib-windows must be a positive integer, got ${c.calibWindows}`);
+  if (!(c.percentile > 0 && c.percentile <= 100)) bad(`--percentile must be in (0, 100], got ${c.percentile}`);
+  if (c.activations !== 'int8' && c.activations !== 'uint8') bad(`activations must be 'int8' or 'uint8', got '${c.activations}'`);
+  if (c.weightGranularity !== 'channel' && c.weightGranularity !== 'tensor') bad(`weightGranularity must be 'channel' or 'tensor'`);
+  if (c.smoothquant !== null && !(c.smoothquant >= 0 && c.smoothquant <= 1)) bad(`--smoothquant alpha must be in [0, 1], got ${c.smoothquant}`);
+  if (c.maxPplIncrease !== null && !(c.maxPplIncrease >= 0)) bad(`--max-ppl-increase must be a non-negative percentage, got ${c.maxPplIncrease}`);
+  if (c.head !== 'dynamic' && c.head !== 'float') bad(`head must be 'dynamic' or 'float'`);
+}
+
+/** Activation range [lo, hi] per tensor (lo ≤ 0 ≤ hi). */
+export type Ranges = Map<string, { lo: number; hi: number }>;
+
+export function rangesFromStats(stats: Map<string, ActivationStats>, c: Pick<StaticInt8Config, 'calibMethod' | 'percentile' | 'activations'>): Ranges {
+  const out: Ranges = new Map();
+  for (const [name, s] of stats) {
+    const t = absThreshold(s.hist, c.calibMethod, { percentile: c.percentile });
+    // Asymmetric: the observed range clipped to the same threshold; one-signed tensors (post-GELU) gain ~2×.
+    out.set(name, c.activations === 'int8' ? { lo: -t, hi: t } : { lo: Math.min(0, Math.max(s.hist.min, -t)), hi: Math.max(0, Math.min(s.hist.max, t)) });
+  }
+  return out;
+}
+
+/** The model the pass quantizes, its candidate MatMuls and what calibration measured. */
+export interface Prepared {
+  base: Model;
+  sites: WeightSite[];
+  /** Nodes handled as dynamic-int8 does them (embedding Gathers and the LM head). */
+  dynamicNodes: string[];
+  ranges: Ranges;
+  notes: string[];
+  skipped: PassReport['skipped'];
+}
+
+function modelCtx(m: Model): number | undefined {
+  try { return (JSON.parse(m.metadata['quantlab.config'] ?? '{}') as { maxPositions?: number }).maxPositions; } catch { return undefined; }
+}
+
+/** Vocabulary size: rows of the first Gather table read with token ids. */
+function vocabRows(g: Graph): number | undefined {
+  const gather = g.nodes.find((n) => n.opType === 'Gather' && n.inputs[0]?.constant && n.inputs[1]?.name === 'input_ids');
+  return gather?.inputs[0]!.constant!.dims[0];
+}
+
+/** Calibrate (and smooth) `input`: everything static-int8 needs before it writes Q/DQ nodes. */
+export async function prepareStaticInt8(input: Model, c: StaticInt8Config, ctx: TextPassContext): Promise<Prepared> {
+  if (!ctx.tokenizer) throw new UsageError('static-int8 needs the model tokenizer to read calibration text');
+  const notes: string[] = [];
+  const ds = loadCalibrationText(c.calibration, c.calibSplit);
+  const winLen = c.calibCtx ?? modelCtx(input) ?? 512;
+  const windows = textWindows(ds.text, c.calibWindows, winLen, (t) => ctx.tokenizer!.encode(t));
+  notes.push(`calibration: ${ds.name} (sha256 ${ds.sha256.slice(0, 12)}…), ${windows.length} windows of ${winLen} tokens, method ${c.calibMethod}${c.calibMethod === 'percentile' ? ` ${c.percentile}` : ''}, activations ${c.activations}`);
+
+  const base = cloneModel(input);
+  const g = base.graph;
+  const vocab = vocabRows(g);
+  // The LM head (tied Gemm, or a MatMul as wide as the vocabulary) and the embedding tables go through dynamic-int8.
+  const headNodes = new Set(g.nodes.filter((n) => (n.opType === 'Gemm' || n.opType === 'MatMul') && n.inputs[1]?.constant &&
+    (n.opType === 'Gemm' || n.inputs[1]!.constant!.dims[1] === vocab)).map((n) => n.name));
+  const sel = selectWeights(base, c.select, ctx, {
+    ops: ['MatMul'],
+    check: (s) => (headNodes.has(s.node.name) ? (c.head === 'dynamic' ? 'LM head: quantized as dynamic-int8 does it' : 'LM head: kept in float (head=float)') : null),
+  });
+  const dynamicNodes = c.head === 'dynamic'
+    ? [...headNodes, ...g.nodes.filter((n) => n.opType === 'Gather' && n.inputs[0]?.constant && n.inputs[0].constant.dtype === 'float32').map((n) => n.name)]
+    : [];
+  const siteNames = new Set(sel.sites.map((s) => s.node.name));
+  if (!sel.sites.length) throw new UsageError('static-int8: no MatMul with a constant weight left to quantize');
+
+  if (c.smoothquant !== null) {
+    // Only groups whose every MatMul is being quantized: smoothing a float-only group gains nothing.
+    const groups = smoothGroups(g).filter((grp) => grp.matmuls.every((m) => siteNames.has(m.name)));
+    const names = groups.map((grp) => grp.activation.name);
+    const bar = new Progress('smoothquant stats', windows.length);
+    const st = await collectActivationStats(base, windows, { tensors: names, channelTensors: names, session: ctx.session, onProgress: (d) => bar.update(d) });
+    bar.done();
+    for (const grp of groups) {
+      const s = applySmoothing(g, grp, st.get(grp.activation.name)!.channels!.max, c.smoothquant);
+      let lo = Infinity, hi = 0;
+      for (const v of s) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      ctx.explain(`SmoothQuant α=${c.smoothquant} folded into ${grp.norm.name} for ${grp.matmuls.map((m) => m.name).join(', ')} (scales ${lo.toPrecision(3)}…${hi.toPrecision(3)})`);
+    }
+    notes.push(`smoothquant: α=${c.smoothquant} folded into ${groups.length} norms (${groups.map((x) => x.norm.name).join(', ')})`);
+  }
+  // Re-select on the (possibly smoothed) graph: sites hold the tensors they will quantize.
+  const sites = sel.sites.map((s) => ({ ...s, tensor: s.weight.constant! }));
+  const tensors = [...new Set(sites.map((s) => s.node.inputs[0]!.name))];
+  const bar = new Progress('calibration', windows.length);
+  const stats = await collectActivationStats(base, windows, { tensors, session: ctx.session, onProgress: (d) => bar.update(d) });
+  bar.done();
+  const ranges = rangesFromStats(stats, c);
+  for (const [name, r] of ranges) {
+    const s = stats.get(name)!.hist;
+    ctx.explain(`activation ${name}: observed [${s.min.toPrecision(4)}, ${s.max.toPrecision(4)}], range [${r.lo.toPrecision(4)}, ${r.hi.toPrecision(4)}]`);
+  }
+  return { base, sites, dynamicNodes, ranges, notes, skipped: sel.skipped };
+}
+
+const escapeRe = (s: string) => `^${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+
+/** Write the QDQ model with the MatMuls named in `quantize` in int8 (the others stay float). */
+export async function buildStaticInt8(p: Prepared, c: StaticInt8Config, quantize: Set<string>, ctx: TextPassContext): Promise<Model> {
+  let model: Model;
+  if (p.dynamicNodes.length) {
+    const quiet: PassContext = { ...ctx, explain: () => {} };
+    model = (await dynamicInt8.run(p.base, { ...dynamicInt8Defaults, select: { include: p.dynamicNodes.map(escapeRe) } }, quiet)).model;
+  } else {
+    model = cloneModel(p.base);
+  }
+  const g = model.graph;
+  const b = new Builder(g);
+  const actDq = new Map<string, Value>();
+  const signed = c.activations === 'int8';
+  const activation = (x: Value): Value => {
+    let dq = actDq.get(x.name);
+    if (dq) return dq;
+    const r = p.ranges.get(x.name)!;
+    let scale: number, zp: number;
+    if (signed) { scale = r.hi / 127; zp = 0; } else { scale = (r.hi - r.lo) / 255; zp = scale > 0 ? Math.round(-r.lo / scale) : 0; }
+    if (!(scale > 0)) scale = 1;
+    const s = g.addInitializer(g.uniqueName(`${x.name}_scale`), Tensor.scalarF32(scale));
+    const z = g.addInitializer(g.uniqueName(`${x.name}_zero_point`), signed ? new Tensor('int8', [], Int8Array.of(zp)) : new Tensor('uint8', [], Uint8Array.of(zp)));
+    const q = b.op('QuantizeLinear', [x, s, z], {}, { name: `${x.name}_QuantizeLinear` });
+    dq = b.op('DequantizeLinear', [q, s, z], {}, { name: `${x.name}_DequantizeLinear` });
+    actDq.set(x.name, dq);
+    return dq;
+  };
+  for (const site of p.sites) {
+    if (!quantize.has(site.node.name)) continue;
+    const node = g.nodes.find((n) => n.name === site.node.name)!;
+    const w = node.inputs[1]!;
+    const [K, N] = w.constant!.dims;
+    const x = toFloat32(w.constant!).data as Float32Array;
+    const perTensor = c.weightGranularity === 'tensor';
+    const { q, params } = quantizeMatrix(x, K, N, { type: 'int8', symmetric: true, granularity: perTensor ? 'tensor' : 'channel', axis: 0 });
+    const dims = perTensor ? [] : [N];
+    const qv = g.addInitializer(g.uniqueName(`${w.name}_quantized`), new Tensor('int8', [K, N], q));
+    const sv = g.addInitializer(g.uniqueName(`${w.name}_scale`), new Tensor('float32', dims, params.scale));
+    const zv = g.addInitializer(g.uniqueName(`${w.name}_zero_point`), new Tensor('int8', dims, new Int8Array(params.scale.length)));
+    const wdq = b.op('DequantizeLinear', [qv, sv, zv], perTensor ? {} : { axis: 1 }, { name: `${w.name}_DequantizeLinear` });
+    g.setInput(node, 0, activation(node.inputs[0]!));
+    g.setInput(node, 1, wdq);
+  }
+  g.removeUnusedInitializers();
+  g.sortTopologically();
+  return model;
+}
+
+/** MatMul multiply-adds per token of a weight site (K·N). */
+export const siteMacs = (s: WeightSite): number => s.inDim * s.outDim;
+
+export const staticInt8: QuantMethod<StaticInt8Config> = {
+  kind: 'static-int8',
+  summary: 'int8 weights (per channel) and int8 activations with calibrated ranges (QDQ); SmoothQuant; fallback under a perplexity budget',
+  defaults: staticInt8Defaults,
+  async run(input: Model, config: StaticInt8Config, ctx: TextPassContext): Promise<PassResult> {
+    validate(config);
+    const p = await prepareStaticInt8(input, config, ctx);
+    const report = emptyReport();
+    report.skipped.push(...p.skipped);
+    report.notes.push(...p.notes);
+    let quantize = new Set(p.sites.map((s) => s.node.name));
+    if (config.maxPplIncrease !== null) {
+      const fb = await fallbackUnderBudget(p, config, ctx, input);
+      quantize = fb.quantize;
+      report.notes.push(...fb.notes);
+      for (const n of fb.kept) report.skipped.push({ node: n, reason: `kept in float by --max-ppl-increase ${config.maxPplIncrease}` });
+    }
+    const model = await buildStaticInt8(p, config, quantize, ctx);
+    report.converted.push(...p.sites.filter((s) => quantize.has(s.node.name)).map((s) => s.weight.name), ...p.dynamicNodes);
+    report.notes.push(int8Share(input, p, quantize));
+    model.metadata['quantlab.calibration'] = JSON.stringify({ dataset: config.calibration, split: config.calibSplit, windows: config.calibWindows, method: config.calibMethod });
+    return { model, report };
+  },
+};
+
+/** "x% of MatMul multiply-adds per token run in int8" over every weight MatMul/Gemm (attention score products excluded). */
+export function int8Share(input: Model, p: Prepared, quantize: Set<string>): string {
+  let total = 0, int8 = 0;
+  for (const n of input.graph.nodes) {
+    if ((n.opType !== 'MatMul' && n.opType !== 'Gemm') || !n.inputs[1]?.constant) continue;
+    const [a, b] = n.inputs[1].constant.dims;
+    total += a * b;
+    if (quantize.has(n.name) || p.dynamicNodes.includes(n.name)) int8 += a * b;
+  }
+  return `int8 share: ${(100 * int8 / total).toFixed(1)}% of weight-MatMul multiply-adds per token (${quantize.size}/${p.sites.length} static MatMuls${p.dynamicNodes.length ? ' + dynamic LM head' : ''})`;
+}

@@ -1,0 +1,103 @@
+import { cloneModel, type Model } from '../../ir/graph.js';
+import { DecoderRunner } from '../../runtime/decoder.js';
+import type { ort, SessionOptions } from '../../runtime/session.js';
+import { ChannelAbsMax, StreamingHistogram } from './histogram.js';
+
+/** Statistics of one activation tensor. */
+export interface ActivationStats {
+  hist: StreamingHistogram;
+  /** Per-channel (last axis) max |x|, when asked for. */
+  channels?: ChannelAbsMax;
+}
+
+export interface CollectOptions {
+  /** Values (by name) to histogram. */
+  tensors: string[];
+  /** Of those, the ones that also need per-channel max |x| (SmoothQuant). */
+  channelTensors?: string[];
+  bins?: number;
+  session?: SessionOptions;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Run `model` (float) on each window of token ids, one window per forward pass, with the requested
+ * intermediate values added as graph outputs, and stream them into per-tensor statistics. Memory is
+ * bounded by one window's activations plus a fixed histogram per tensor, however many windows.
+ */
+export async function collectActivationStats(model: Model, windows: ArrayLike<number>[], opts: CollectOptions): Promise<Map<string, ActivationStats>> {
+  const probe = cloneModel(model);
+  const g = probe.graph;
+  g.outputs.splice(0, g.outputs.length);
+  for (const name of opts.tensors) {
+    const v = g.mustValue(name);
+    v.type = { dtype: 'float32', shape: v.type?.shape };
+    g.markOutput(v);
+  }
+  // Everything past the probed values (e.g. the LM head) is dead now: do not run it.
+  g.removeDeadNodes();
+  g.removeUnusedInitializers();
+  const channelSet = new Set(opts.channelTensors ?? []);
+  const stats = new Map<string, ActivationStats>();
+  for (const t of opts.tensors) stats.set(t, { hist: new StreamingHistogram(opts.bins ?? 2048) });
+  const runner = await DecoderRunner.create(probe, opts.session);
+  try {
+    for (let i = 0; i < windows.length; i++) {
+      const w = windows[i];
+      const ids = new BigInt64Array(w.length);
+      for (let t = 0; t < w.length; t++) ids[t] = BigInt(w[t]);
+      const out = await runner.run(ids, 1, undefined, {}, opts.tensors);
+      for (const name of opts.tensors) {
+        const tensor = out[name] as ort.Tensor;
+        const data = tensor.data as Float32Array;
+        const s = stats.get(name)!;
+        s.hist.add(data);
+        if (channelSet.has(name)) {
+          const C = tensor.dims[tensor.dims.length - 1];
+          (s.channels ??= new ChannelAbsMax(C)).add(data);
+        }
+      }
+      opts.onProgress?.(i + 1, windows.length);
+    }
+  } finally {
+    await runner.release();
+  }
+  return stats;
+}
+
+/**
+ * `n` windows of `ctx` tokens spread evenly over `tokens` (overlapping when the text is short).
+ * Throws a RangeError when the text has fewer than 2 tokens.
+ */
+export function calibrationWindows(tokens: ArrayLike<number>, n: number, ctx: number): ArrayLike<number>[] {
+  if (tokens.length < 2) throw new RangeError('calibration text has fewer than 2 tokens');
+  const len = Math.min(ctx, tokens.length);
+  const last = tokens.length - len;
+  return Array.from({ length: n }, (_, i) => {
+    const start = n === 1 ? 0 : Math.round((i * last) / (n - 1));
+    return Array.prototype.slice.call(tokens, start, start + len) as number[];
+  });
+}
+
+/**
+ * Like `calibrationWindows` over the tokens of `text`, but tokenizes only a slice of text around each
+ * window start (evenly spaced by characters, starting at a word boundary), so a large train split
+ * costs `n` short encodes instead of one of the whole text.
+ */
+export function textWindows(text: string, n: number, ctx: number, encode: (s: string) => ArrayLike<number>): ArrayLike<number>[] {
+  const out: ArrayLike<number>[] = [];
+  for (let i = 0; i < n; i++) {
+    for (let span = ctx * 8; ; span *= 2) {
+      const whole = span >= text.length;
+      let start = whole || n === 1 ? 0 : Math.round((i * (text.length - span)) / (n - 1));
+      if (start > 0) { const ws = text.slice(start).search(/\s/); start = ws < 0 ? start : start + ws + 1; }
+      const ids = encode(text.slice(start, start + span));
+      if (ids.length >= ctx || whole) {
+        if (ids.length < 2) throw new RangeError('calibration text has fewer than 2 tokens');
+        out.push(Array.prototype.slice.call(ids, 0, ctx) as number[]);
+        break;
+      }
+    }
+  }
+  return out;
+}
