@@ -1,0 +1,100 @@
+import type { Model } from '../ir/graph.js';
+import { DecoderRunner } from '../runtime/decoder.js';
+import { ort, type SessionOptions } from '../runtime/session.js';
+import { withLogprobHead } from './compare-head.js';
+import { QualityAccumulator, type QualityStats } from './kld.js';
+import { summarize, type PerplexityResult } from './perplexity.js';
+import { slidingWindows, type Window } from './windows.js';
+
+export interface LockstepOptions {
+  ctx: number;
+  stride: number;
+  /** Windows per forward pass (windows of the same shape are batched; default 2). */
+  batchSize?: number;
+  session?: SessionOptions;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface VariantQuality { perplexity: PerplexityResult; quality: QualityStats }
+
+export interface LockstepResult {
+  reference: PerplexityResult;
+  variants: Map<string, VariantQuality>;
+}
+
+/**
+ * Perplexity of a reference and every variant, plus each variant's KLD / top-1 agreement against
+ * the reference, on the same sliding windows. Window by window, the reference runs once and its
+ * log-probabilities feed every variant's session, which computes KLD in onnxruntime; only
+ * per-token scalars are kept.
+ */
+export async function evaluateLockstep(reference: Model, variants: { name: string; model: Model }[], tokens: ArrayLike<number>, opts: LockstepOptions): Promise<LockstepResult> {
+  const windows = slidingWindows(tokens.length, opts.ctx, opts.stride);
+  const nScored = windows.reduce((s, w) => s + w.end - w.scoreFrom, 0);
+  const ref = await DecoderRunner.create(withLogprobHead(reference, 'reference'), opts.session);
+  const runners: DecoderRunner[] = [];
+  try {
+    for (const v of variants) runners.push(await DecoderRunner.create(withLogprobHead(v.model, 'compare'), opts.session));
+    const refNll = new Float64Array(nScored);
+    const refArgmax = new Int32Array(nScored);
+    const nll = variants.map(() => new Float64Array(nScored));
+    const argmax = variants.map(() => new Int32Array(nScored));
+    const acc = variants.map(() => new QualityAccumulator());
+    const batchSize = Math.max(1, opts.batchSize ?? 2);
+    let k = 0, done = 0;
+    for (let i = 0; i < windows.length;) {
+      const group = takeGroup(windows, i, batchSize);
+      i += group.length;
+      const { ids, labels, positions, S } = feeds(group, tokens);
+      const extra = { score_positions: new ort.Tensor('int64', positions, [S]), labels: new ort.Tensor('int64', labels, [group.length, S]) };
+      const r = await ref.run(ids, group.length, undefined, extra);
+      const rNll = r.nll.data as Float32Array, rAm = r.argmax.data as BigInt64Array;
+      for (let p = 0; p < rNll.length; p++) { refNll[k + p] = rNll[p]; refArgmax[k + p] = Number(rAm[p]); }
+      for (let v = 0; v < runners.length; v++) {
+        const o = await runners[v].run(ids, group.length, undefined, { ...extra, ref_logp: r.logp as ort.Tensor });
+        const qNll = o.nll.data as Float32Array, qAm = o.argmax.data as BigInt64Array, kld = o.kld.data as Float32Array;
+        for (let p = 0; p < qNll.length; p++) {
+          nll[v][k + p] = qNll[p];
+          argmax[v][k + p] = Number(qAm[p]);
+          acc[v].add({ nll: qNll[p], refNll: rNll[p], kld: kld[p], argmax: argmax[v][k + p], refArgmax: refArgmax[k + p] });
+        }
+      }
+      k += group.length * S;
+      done += group.length;
+      opts.onProgress?.(done, windows.length);
+    }
+    const out = new Map<string, VariantQuality>();
+    variants.forEach((v, j) => out.set(v.name, {
+      perplexity: summarize({ nll: nll[j], argmax: argmax[j], window: windows }, opts.ctx, opts.stride),
+      quality: acc[j].result(),
+    }));
+    return { reference: summarize({ nll: refNll, argmax: refArgmax, window: windows }, opts.ctx, opts.stride), variants: out };
+  } finally {
+    await ref.release();
+    for (const r of runners) await r.release();
+  }
+}
+
+/** Consecutive windows with the same length and the same scored span, up to `max`. */
+function takeGroup(windows: Window[], i: number, max: number): Window[] {
+  const shape = (w: Window) => `${w.end - w.begin}:${w.scoreFrom - w.begin}`;
+  const group = [windows[i]];
+  while (group.length < max && i + group.length < windows.length && shape(windows[i + group.length]) === shape(windows[i])) group.push(windows[i + group.length]);
+  return group;
+}
+
+/** Token ids [B,len], the positions that predict scored tokens [S] and their labels [B,S]. */
+function feeds(group: Window[], tokens: ArrayLike<number>) {
+  const len = group[0].end - group[0].begin;
+  const first = group[0].scoreFrom - group[0].begin;
+  const S = len - first;
+  const ids = new BigInt64Array(group.length * len);
+  const labels = new BigInt64Array(group.length * S);
+  group.forEach((w, b) => {
+    for (let t = 0; t < len; t++) ids[b * len + t] = BigInt(tokens[w.begin + t]);
+    for (let s = 0; s < S; s++) labels[b * S + s] = BigInt(tokens[w.scoreFrom + s]);
+  });
+  // The token at window position j is predicted at position j − 1.
+  const positions = BigInt64Array.from({ length: S }, (_, s) => BigInt(first - 1 + s));
+  return { ids, labels, positions, S };
+}
