@@ -10,8 +10,15 @@ import { intOption, requireString } from './options.js';
 
 type FlagValue = string | boolean;
 /** Method-specific flags; each maps its value to config fields. */
-type Flag = 'per-tensor' | 'block' | 'asymmetric';
+type Flag = 'per-tensor' | 'block' | 'asymmetric' | 'calibration' | 'calib-windows' | 'calib-method' | 'percentile' | 'smoothquant' | 'max-ppl-increase';
+const FLAGS: Flag[] = ['per-tensor', 'block', 'asymmetric', 'calibration', 'calib-windows', 'calib-method', 'percentile', 'smoothquant', 'max-ppl-increase'];
 type FlagMap = Partial<Record<Flag, (v: FlagValue) => Record<string, unknown>>>;
+
+function numberFlag(v: FlagValue, name: string): number {
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${v}'`);
+  return n;
+}
 
 /** Setter for rows that take --block. */
 export const blockFlag = (v: FlagValue) => ({ blockSize: intOption(v, 'block') });
@@ -19,12 +26,18 @@ export const blockFlag = (v: FlagValue) => ({ blockSize: intOption(v, 'block') }
 /** One row per method: the flags it takes and the config fields they set. Flags not in a row are refused. */
 export const METHOD_FLAGS: Record<string, FlagMap> = {
   'dynamic-int8': { 'per-tensor': () => ({ granularity: 'tensor' }), asymmetric: () => ({ symmetric: false }) },
+  'static-int8': {
+    'per-tensor': () => ({ weightGranularity: 'tensor' }), asymmetric: () => ({ activations: 'uint8' }),
+    calibration: (v) => ({ calibration: String(v) }), 'calib-windows': (v) => ({ calibWindows: intOption(v, 'calib-windows') }),
+    'calib-method': (v) => ({ calibMethod: String(v) }), percentile: (v) => ({ percentile: numberFlag(v, 'percentile') }),
+    smoothquant: (v) => ({ smoothquant: numberFlag(v, 'smoothquant') }), 'max-ppl-increase': (v) => ({ maxPplIncrease: numberFlag(v, 'max-ppl-increase') }),
+  },
 };
 
 export const quantizeCommand: Command = {
   name: 'quantize',
   summary: 'quantize a model with one method and write a loadable model folder',
-  usage: 'quantlab quantize --model <folder|onnx> --method <kind> [--per-tensor] [--block N] [--asymmetric] [--include re] [--exclude re] [--exclude-op T] [--overrides file.json] [--config file.json] [--verbose] --out <folder>',
+  usage: 'quantlab quantize --model <folder|onnx> --method <kind> [--per-tensor] [--block N] [--asymmetric] [--calibration brown [--calib-windows N] [--calib-method m] [--percentile p] [--smoothquant a] [--max-ppl-increase pct]] [--include re] [--exclude re] [--exclude-op T] [--overrides file.json] [--config file.json] [--verbose] --out <folder>',
   options: {
     model: { type: 'string', description: 'input model folder (HF safetensors or ONNX export) or .onnx file', valueName: 'path' },
     method: { type: 'string', description: 'quantization method (see --help for the list)', valueName: 'kind' },
@@ -37,6 +50,12 @@ export const quantizeCommand: Command = {
     'exclude-op': { type: 'string', multiple: true, description: 'leave every node of this op type in float (MatMul, Gemm, Gather); repeatable', valueName: 'T' },
     overrides: { type: 'string', description: 'JSON file: { "<weight or node name or glob>": { "skip": true, "bits": 4, ... } }', valueName: 'file' },
     config: { type: 'string', description: 'JSON file with method config fields (applied before the flags)', valueName: 'file' },
+    calibration: { type: 'string', description: 'static-int8: calibration text, a dataset (train split) or a file; never the evaluation split', valueName: 'dataset' },
+    'calib-windows': { type: 'string', description: 'static-int8: calibration windows of the model context (default 32)', valueName: 'N' },
+    'calib-method': { type: 'string', description: 'static-int8: minmax | percentile | entropy | mse (default percentile)', valueName: 'm' },
+    percentile: { type: 'string', description: 'static-int8: percentile of |x| for --calib-method percentile (default 99.99)', valueName: 'p' },
+    smoothquant: { type: 'string', description: 'static-int8: SmoothQuant migration strength alpha in [0, 1], e.g. 0.5', valueName: 'alpha' },
+    'max-ppl-increase': { type: 'string', description: 'static-int8: keep the most sensitive MatMuls in float until held-out (val) perplexity rises at most this %', valueName: 'pct' },
     verbose: { type: 'boolean', description: 'explain every weight that was skipped or converted, and why' },
   },
   async run(v) {
@@ -45,7 +64,7 @@ export const quantizeCommand: Command = {
     const out = requireString(v.out, 'out');
     const config: MethodConfig & Record<string, unknown> = { ...readJson(v.config, 'config'), kind };
     const flags = METHOD_FLAGS[kind] ?? {};
-    for (const f of ['per-tensor', 'block', 'asymmetric'] as Flag[]) {
+    for (const f of FLAGS) {
       if (v[f] === undefined) continue;
       const set = flags[f];
       if (!set) {

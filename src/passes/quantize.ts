@@ -41,7 +41,8 @@ export async function quantizeToFolder(opts: QuantizeFolderOptions): Promise<Qua
   const source = sourceInfo(opts.model);
   checkOutFolder(opts.out, source);
   const graph = opts.model.graph({ kvCache: true });
-  const ctx: PassContext = { explain: opts.explain ?? (() => {}) };
+  // Methods that run the model on text (static-int8 calibration) read the tokenizer from the context.
+  const ctx: PassContext & { tokenizer?: LoadedModel['tokenizer'] } = { explain: opts.explain ?? (() => {}), tokenizer: opts.model.tokenizer };
   const t0 = performance.now();
   const result = await method.run(graph, config, ctx);
   const passMs = performance.now() - t0;
