@@ -1,3 +1,4 @@
+import { checkCommand } from './check.js';
 import type { Command } from './command.js';
 import { evalCommand } from './eval.js';
 import { exportCommand } from './export.js';
@@ -6,4 +7,4 @@ import { quantizeCommand } from './quantize.js';
 import { synthCommand } from './synth.js';
 
 /** Every subcommand, in --help order. */
-export const COMMANDS: Command[] = [evalCommand, inspectCommand, synthCommand, quantizeCommand, exportCommand];
+export const COMMANDS: Command[] = [evalCommand, inspectCommand, synthCommand, quantizeCommand, exportCommand, checkCommand];
