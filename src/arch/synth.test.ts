@@ -125,6 +125,35 @@ test('synth: llama-tiny in bf16 (GQA, untied) loads, is grouped exactly and runs
   assert.ok(fs.readFileSync(st).equals(fs.readFileSync(path.join(other, 'model.safetensors'))));
 });
 
+test('synth: sharded output (index + shards) holds the same tensors as one file and loads', () => {
+  const root = tmp();
+  const one = path.join(root, 'one'), many = path.join(root, 'many');
+  synthesize({ arch: 'llama', preset: 'llama-tiny', out: one, seed: 5 });
+  const r = synthesize({ arch: 'llama', preset: 'llama-tiny', out: many, seed: 5, maxShardBytes: 200_000 });
+  assert.equal(r.shards, 4);
+  const index = JSON.parse(fs.readFileSync(path.join(many, 'model.safetensors.index.json'), 'utf8'));
+  assert.equal(index.metadata.total_size, 158_016 * 4);
+  assert.equal(fs.existsSync(path.join(many, 'model.safetensors')), false);
+  const a = readSafetensors(path.join(one, 'model.safetensors')).tensors;
+  const shards = [...new Set(Object.values(index.weight_map) as string[])].sort();
+  assert.deepEqual(shards, ['model-00001-of-00004.safetensors', 'model-00002-of-00004.safetensors', 'model-00003-of-00004.safetensors', 'model-00004-of-00004.safetensors']);
+  let n = 0;
+  for (const f of shards) {
+    for (const [name, t] of readSafetensors(path.join(many, f)).tensors) {
+      assert.equal(index.weight_map[name], f);
+      assert.ok(Buffer.from(t.bytes()).equals(Buffer.from(a.get(name)!.bytes())), name);
+      n++;
+    }
+  }
+  assert.equal(n, a.size);
+  const m = loadModel(many);
+  assert.equal(m.files.length, 4);
+  assert.equal(modelSize(m.graph({ kvCache: false })).param_count, 158_016);
+  // --force back to a single file removes the shards (they would otherwise be stale).
+  synthesize({ arch: 'llama', preset: 'llama-tiny', out: many, seed: 5, force: true });
+  assert.deepEqual(fs.readdirSync(many).filter((f) => f.startsWith('model')), ['model.safetensors']);
+});
+
 test('synth CLI prints the parameter count and bytes; bad options exit 2', async () => {
   const dir = path.join(tmp(), 'c');
   const lines: string[] = [];
@@ -135,6 +164,7 @@ test('synth CLI prints the parameter count and bytes; bad options exit 2', async
     assert.equal(await main(['synth', '--arch', 'llama', '--preset', 'llama-tiny', '--out', dir, '--dtype', 'f16']), 0);
     assert.equal(await main(['synth', '--arch', 'llama', '--preset', 'gpt2', '--out', dir]), 2);
     assert.equal(await main(['synth', '--arch', 'gpt2', '--preset', 'gpt2-tiny', '--out', dir, '--dtype', 'f8']), 2);
+    assert.equal(await main(['synth', '--arch', 'gpt2', '--preset', 'gpt2-tiny', '--out', dir, '--max-shard-size', '2XB']), 2);
   } finally { console.log = log; console.error = err; }
   assert.ok(lines.includes('parameters  158,016'), lines.join('\n'));
   assert.ok(lines.includes('FP32 bytes  632,064'));

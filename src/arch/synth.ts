@@ -119,10 +119,15 @@ export interface SynthOptions {
   dtype?: SynthDtype;
   /** Replace an existing model.safetensors in `out`. */
   force?: boolean;
+  /**
+   * Split the weights into `model-0000k-of-0000n.safetensors` + index when they exceed this many
+   * bytes (default 2 GB, so each shard stays under the 2 GiB a single file read allows).
+   */
+  maxShardBytes?: number;
   onProgress?: (doneParams: number, totalParams: number) => void;
 }
 
-export interface SynthResult { folder: string; files: string[]; paramCount: number; fp32Bytes: number; paramBytes: number; safetensorsBytes: number; seconds: number }
+export interface SynthResult { folder: string; files: string[]; paramCount: number; fp32Bytes: number; paramBytes: number; safetensorsBytes: number; shards: number; seconds: number }
 
 /** Write an HF-layout folder with random weights in a preset's exact shapes. */
 export function synthesize(opts: SynthOptions): SynthResult {
@@ -134,12 +139,29 @@ export function synthesize(opts: SynthOptions): SynthResult {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed must be an integer in 0..4294967295, got '${seed}'`);
   const table = parameterTable(preset);
   const dir = opts.out;
-  const st = path.join(dir, 'model.safetensors');
-  if (fs.existsSync(st) && !opts.force) throw new UsageError(`${st} already exists (pass --force to replace it)`);
+  const existing = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => WEIGHT_FILE.test(f)) : [];
+  if (existing.length && !opts.force) throw new UsageError(`${path.join(dir, existing[0])} already exists (pass --force to replace it)`);
   fs.mkdirSync(dir, { recursive: true });
+  for (const f of existing) fs.rmSync(path.join(dir, f)); // a stale single file would shadow new shards
 
-  const safetensorsBytes = writeRandomSafetensors(st, table.tensors, { seed, dtype, onProgress: opts.onProgress, total: table.paramCount });
-  const files = [st];
+  const shards = planShards(table.tensors, ST_DTYPE[dtype].bytes, opts.maxShardBytes ?? 2e9);
+  const files: string[] = [];
+  let safetensorsBytes = 0, done = 0;
+  const weightMap: Record<string, string> = {};
+  shards.forEach((specs, k) => {
+    const name = shards.length === 1 ? 'model.safetensors' : `model-${String(k + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
+    const base = done;
+    safetensorsBytes += writeRandomSafetensors(path.join(dir, name), specs, {
+      seed, dtype, onProgress: opts.onProgress && ((d) => opts.onProgress!(base + d, table.paramCount)),
+    });
+    done += specs.reduce((a, t) => a + numel(t.shape), 0);
+    for (const t of specs) weightMap[t.name] = name;
+    files.push(path.join(dir, name));
+  });
+  if (shards.length > 1) {
+    const index = { metadata: { total_size: table.paramCount * ST_DTYPE[dtype].bytes }, weight_map: weightMap };
+    files.push(writeText(path.join(dir, 'model.safetensors.index.json'), JSON.stringify(index, null, 2) + '\n'));
+  }
   const config = {
     ...preset.config,
     torch_dtype: ST_DTYPE[dtype].torch,
@@ -154,7 +176,7 @@ export function synthesize(opts: SynthOptions): SynthResult {
   files.push(writeText(path.join(dir, 'README.md'), readme(opts.preset, preset, seed, dtype, table, tokenizer.length > 0)));
   return {
     folder: dir, files, paramCount: table.paramCount, fp32Bytes: table.fp32Bytes, paramBytes: table.paramCount * ST_DTYPE[dtype].bytes,
-    safetensorsBytes, seconds: (performance.now() - t0) / 1000,
+    safetensorsBytes, shards: shards.length, seconds: (performance.now() - t0) / 1000,
   };
 }
 
@@ -203,6 +225,21 @@ function copyGpt2Tokenizer(dir: string, vocab: number): string[] {
     out.push(dst);
   }
   return out;
+}
+
+const WEIGHT_FILE = /^model(-\d+-of-\d+)?\.safetensors(\.index\.json)?$/;
+
+/** Consecutive tensors into shards of at most `max` data bytes (a larger tensor gets its own). */
+export function planShards(specs: TensorSpec[], elementBytes: number, max: number): TensorSpec[][] {
+  const shards: TensorSpec[][] = [];
+  let cur: TensorSpec[] = [], size = 0;
+  for (const t of specs) {
+    const b = numel(t.shape) * elementBytes;
+    if (cur.length && size + b > max) { shards.push(cur); cur = []; size = 0; }
+    cur.push(t); size += b;
+  }
+  if (cur.length) shards.push(cur);
+  return shards;
 }
 
 // ---- streaming writer -------------------------------------------------------------------------

@@ -9,13 +9,14 @@ const fmt = (n: number): string => n.toLocaleString('en-US');
 export const synthCommand: Command = {
   name: 'synth',
   summary: 'write a random-weight HF model folder with the exact shapes of a real model',
-  usage: 'quantlab synth --arch gpt2|llama --preset <name> --out <folder> [--seed N] [--dtype f32|f16|bf16] [--force]',
+  usage: 'quantlab synth --arch gpt2|llama --preset <name> --out <folder> [--seed N] [--dtype f32|f16|bf16] [--max-shard-size 2GB] [--force]',
   options: {
     arch: { type: 'string', description: 'gpt2 or llama', valueName: 'arch' },
     preset: { type: 'string', description: `shape preset (${Object.keys(SYNTH_PRESETS).join(', ')})`, valueName: 'name' },
     out: { type: 'string', description: 'output folder', valueName: 'folder' },
     seed: { type: 'string', description: 'random seed', default: '0', valueName: 'N' },
     dtype: { type: 'string', description: 'stored weight type: f32, f16 or bf16', default: 'f32', valueName: 'type' },
+    'max-shard-size': { type: 'string', description: 'split weights into shards above this size (e.g. 2GB, 500MB, bytes)', default: '2GB', valueName: 'size' },
     force: { type: 'boolean', description: 'replace an existing model.safetensors in the output folder' },
   },
   async run(v) {
@@ -24,7 +25,7 @@ export const synthCommand: Command = {
     const bar = new Progress('synth', 1);
     const r = synthesize({
       arch: requireString(v.arch, 'arch'), preset: requireString(v.preset, 'preset'), out: requireString(v.out, 'out'),
-      seed, dtype: String(v.dtype ?? 'f32') as SynthDtype, force: v.force === true,
+      seed, dtype: String(v.dtype ?? 'f32') as SynthDtype, force: v.force === true, maxShardBytes: parseSize(String(v['max-shard-size'] ?? '2GB')),
       onProgress: (d, t) => { bar['total'] = t; bar.update(d); },
     });
     bar.done();
@@ -32,7 +33,15 @@ export const synthCommand: Command = {
     console.log(`parameters  ${fmt(r.paramCount)}`);
     console.log(`FP32 bytes  ${fmt(r.fp32Bytes)}`);
     if (r.paramBytes !== r.fp32Bytes) console.log(`${`${String(v.dtype).toUpperCase()} bytes`.padEnd(12)}${fmt(r.paramBytes)}`);
-    console.log(`safetensors ${fmt(r.safetensorsBytes)} bytes, written in ${r.seconds.toFixed(1)} s`);
+    console.log(`safetensors ${fmt(r.safetensorsBytes)} bytes in ${r.shards} file${r.shards > 1 ? 's' : ''}, written in ${r.seconds.toFixed(1)} s`);
     return 0;
   },
 };
+
+/** '2GB', '500MB', '64KB' (decimal units, as Hugging Face's max_shard_size) or plain bytes. */
+export function parseSize(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(GB|MB|KB|B)?$/i.exec(v.trim());
+  if (!m || Number(m[1]) <= 0) throw new UsageError(`--max-shard-size must be a size like 2GB, 500MB or a byte count, got '${v}'`);
+  const unit = { gb: 1e9, mb: 1e6, kb: 1e3, b: 1 }[(m[2] ?? 'b').toLowerCase() as 'gb' | 'mb' | 'kb' | 'b'];
+  return Math.floor(Number(m[1]) * unit);
+}
