@@ -18,6 +18,8 @@ export class AutodiffError extends Error {}
 export class GradPool {
   private consts = new Map<string, Value>();
   private shapes = new Map<Value, Value>();
+  /** Values made by zerosLike: scatter-adds into them can be retargeted onto a dense gradient. */
+  readonly zeros = new Set<Value>();
   constructor(readonly graph: Graph, readonly types: TypeTable) {}
 
   constant(dtype: DType, dims: number[], values: number[]): Value {
@@ -125,7 +127,33 @@ export class GradContext {
   shape(v: Value): Value { return this.pool.cachedShape(v, () => this.op('Shape', [v])); }
 
   zerosLike(v: Value): Value {
-    return this.op('ConstantOfShape', [this.shape(v)], { value: makeTensor(this.dtype(v), [1], [0]) });
+    const z = this.op('ConstantOfShape', [this.shape(v)], { value: makeTensor(this.dtype(v), [1], [0]) });
+    this.pool.zeros.add(z);
+    return z;
+  }
+
+  /**
+   * When g is a scatter-add into zeros (the gradient of a gather), its node; rules use it to keep
+   * the gradient sparse (e.g. cross-entropy's LogSoftmax never materialises the one-hot tensor).
+   */
+  sparseScatter(g: Value): Node | undefined {
+    const p = g.producer;
+    if (!p || (p.opType !== 'ScatterElements' && p.opType !== 'ScatterND')) return undefined;
+    if (p.attr('reduction', 'string') !== 'add' || !p.inputs[0] || !this.pool.zeros.has(p.inputs[0])) return undefined;
+    return p;
+  }
+
+  /** Sum gradient contributions; scatter-adds into zeros are redirected onto the dense sum. */
+  sum(parts: Value[]): Value {
+    const sparse = parts.filter((p) => this.sparseScatter(p));
+    let acc: Value | null = null;
+    for (const p of parts) if (!sparse.includes(p)) acc = acc ? this.op('Add', [acc, p]) : p;
+    for (const p of sparse) {
+      if (!acc) { acc = p; continue; }
+      const n = p.producer!;
+      acc = this.op(n.opType, [acc, n.inputs[1], n.inputs[2]], { ...n.attrs });
+    }
+    return acc!;
   }
 
   /** Static dims of v when all are known numbers. */

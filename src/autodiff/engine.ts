@@ -49,8 +49,7 @@ export function buildGradientGraph(model: Model, opts: GradientOptions): Model {
   const total = (v: Value, ctx: GradContext): Value | null => {
     const l = contrib.get(v);
     if (!l?.length) return null;
-    let s = l[0];
-    for (let i = 1; i < l.length; i++) s = ctx.op('Add', [s, l[i]]);
+    const s = l.length === 1 ? l[0] : ctx.sum(l);
     contrib.set(v, [s]);
     return s;
   };
