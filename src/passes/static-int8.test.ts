@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { textDataset } from '../data/index.js';
 import type { Model } from '../ir/graph.js';
 import { DecoderRunner } from '../runtime/decoder.js';
-import type { ort } from '../runtime/session.js';
+import { createSession } from '../runtime/session.js';
+import { readModel } from '../onnx/read.js';
 import { assertNotEvaluationText, loadCalibrationText } from '../quant/calibration/source.js';
 import { applySmoothing, smoothGroups } from '../quant/smoothquant.js';
 import { cloneModel } from '../ir/graph.js';
@@ -61,6 +62,13 @@ test('static-int8 QDQ model: int8 weights and Q/DQ activations, logits close to 
   // 8 MatMul weights + the shared int8 embedding / head table + the position table.
   assert.equal(int8.length, 10);
   assert.ok(report.notes.some((n) => n.startsWith('int8 share: 100.0%')));
+  // onnxruntime fuses every Q/DQ MatMul into MatMulIntegerToFloat (the int8 kernel), the head into DynamicQuantizeMatMul.
+  const optimized = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-opt-')), 'opt.onnx');
+  await (await createSession(model, { threads: 1, optimizedModelPath: optimized })).release();
+  const fused = readModel(optimized).graph.nodes.map((n) => n.opType);
+  assert.equal(fused.filter((o) => o === 'MatMulIntegerToFloat').length, 8);
+  assert.equal(fused.filter((o) => o === 'DynamicQuantizeMatMul').length, 1);
+  assert.equal(fused.filter((o) => o === 'DequantizeLinear').length, 0);
   const ref = await logits(fp32, ids);
   const q = await logits(model, ids);
   const e = relErr(q, ref);
