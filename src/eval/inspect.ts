@@ -82,7 +82,7 @@ export function formatInspect(r: InspectReport, header: string[] = []): string {
   if (SIZE_GROUPS.some((k) => k !== 'other' && s.by_group[k].bytes > 0 && s.by_group[k].count === 0)) {
     out.push('  (a group with bytes but no params stores a copy of weights counted elsewhere, e.g. the head\'s copy of a tied embedding)');
   }
-  out.push(...table('dtype', Object.entries(s.by_dtype) as [string, SizeEntry][], total));
+  out.push(...table('dtype', (Object.entries(s.by_dtype) as [string, SizeEntry][]).sort((a, b) => b[1].bytes - a[1].bytes), total));
   return out.join('\n');
 }
 
