@@ -1,0 +1,69 @@
+import { fixed, mib, pct, sig, signedPct, times } from './format.js';
+import type { BenchReport, MethodRow } from './schema.js';
+
+export interface Column { header: string; cell(r: MethodRow): string }
+
+/** The trade-off table's columns (shared by Markdown and HTML). */
+export const COLUMNS: Column[] = [
+  { header: 'method', cell: (r) => r.method + (r.flags.length ? ' ⚠' : '') },
+  { header: 'PPL', cell: (r) => fixed(r.perplexity, 2) },
+  { header: 'ΔPPL', cell: (r) => signedPct(r.delta_ppl_pct) },
+  { header: 'KLD mean', cell: (r) => sig(r.quality?.kld_mean, 3) },
+  { header: 'KLD p99', cell: (r) => sig(r.quality?.kld_p99, 3) },
+  { header: 'top-1 agree', cell: (r) => pct(r.quality?.same_top_pct, 2) },
+  { header: 'prefill p50 / p95 ms', cell: (r) => (r.latency ? `${fixed(r.latency.prefill_ms.p50, 1)} / ${fixed(r.latency.prefill_ms.p95, 1)}` : '—') },
+  { header: 'decode p50 / p95 ms/tok', cell: (r) => (r.latency ? `${fixed(r.latency.decode_ms.p50, 2)} / ${fixed(r.latency.decode_ms.p95, 2)}` : '—') },
+  { header: 'decode tok/s', cell: (r) => fixed(r.latency?.decode_tokens_per_s, 1) },
+  { header: 'speedup prefill / decode', cell: (r) => `${times(r.speedup_prefill)} / ${times(r.speedup_decode)}` },
+  { header: 'file size', cell: (r) => mib(r.size.file_bytes) },
+  { header: 'compression', cell: (r) => times(r.size.compression) },
+  { header: 'param bytes', cell: (r) => mib(r.size.param_bytes) },
+  { header: 'peak RSS', cell: (r) => mib(r.peak_rss_bytes) },
+];
+
+const esc = (s: string) => s.replace(/\|/g, '\\|');
+
+/** Protocol lines (key, value) shared by Markdown and HTML. */
+export function protocolLines(r: BenchReport): [string, string][] {
+  const p = r.protocol;
+  const lines: [string, string][] = [
+    ['model', `${r.model.source}${r.model.arch ? ` (${r.model.arch})` : ''}`],
+    ['model hash', r.model.hash],
+  ];
+  if (r.dataset) {
+    lines.push(['dataset', `${r.dataset.name} (${r.dataset.source}), ${r.dataset.tokens_total.toLocaleString('en-US')} tokens`]);
+    lines.push(['dataset SHA-256', r.dataset.sha256]);
+    lines.push(['perplexity protocol', `sliding windows, ctx ${p.ctx}, stride ${p.stride}, ${p.windows} windows, ${p.tokens_scored.toLocaleString('en-US')} tokens scored, batch ${p.batch}; KLD / top-1 against FP32 on the same windows (llama.cpp definitions)`]);
+  } else lines.push(['dataset', 'none (quality not measured)']);
+  lines.push(['latency protocol', `prefill ${p.prompt_tokens} tokens, then ${p.decode_tokens} decode steps after ${p.decode_context} cached tokens; ${p.warmup} warm-up + ${p.repetitions} repetitions per variant, ${p.schedule}`]);
+  lines.push(['threads', String(p.threads)]);
+  lines.push(['CPU', `${r.machine.cpu} (${r.machine.cores} cores), ${mib(r.machine.memory_bytes)} RAM, ${r.machine.os}`]);
+  lines.push(['onnxruntime', r.machine.onnxruntime]);
+  lines.push(['node', r.machine.node]);
+  lines.push(['quantlab', r.quantlab_version]);
+  lines.push(['created', `${r.created} (bench wall time ${r.wall_s.toFixed(0)} s)`]);
+  return lines;
+}
+
+export function renderMarkdown(r: BenchReport): string {
+  const out: string[] = [`# quantlab bench: ${r.model.source}`, ''];
+  if (r.note) out.push(`> **${r.note}**`, '');
+  out.push(`| ${COLUMNS.map((c) => c.header).join(' | ')} |`, `|${COLUMNS.map((_, i) => (i ? '---:' : ':---')).join('|')}|`);
+  for (const row of r.rows) out.push(`| ${COLUMNS.map((c) => esc(c.cell(row))).join(' | ')} |`);
+  out.push('', 'Speedups are FP32 p50 / method p50 from the same run. File size is the ONNX file on disk; compression is FP32 file / method file. Peak RSS: a fresh process loading the variant alone and running one prefill + decode.');
+  const flagged = r.rows.filter((x) => x.flags.length);
+  if (flagged.length) out.push('', ...flagged.map((x) => `⚠ **${x.method}**: ${x.flags.join('; ')}`));
+  out.push('', '## Recommendations', '');
+  for (const rec of r.recommendations) out.push(`- ${rec.kind === 'warning' ? '⚠ ' : ''}**${rec.title}**: ${rec.text}`);
+  if (!r.recommendations.length) out.push('- none (no method measured)');
+  out.push('', '## Protocol', '');
+  for (const [k, v] of protocolLines(r)) out.push(`- **${k}**: ${v}`);
+  out.push('', '## Methods', '');
+  for (const row of r.rows) {
+    const q = row.quality && row.method !== 'fp32' ? `; KLD median ${sig(row.quality.kld_median)}, p99.9 ${sig(row.quality.kld_p999)}, max ${sig(row.quality.kld_max)}; RMS Δp ${fixed(row.quality.delta_p_rms_pct, 3)}%` : '';
+    const how = row.cached ? 'reused from the cache' : row.quantize_s !== null ? `quantized in ${row.quantize_s.toFixed(1)} s` : 'baseline';
+    const pass = row.pass ? `; ${row.pass.converted} weights converted, ${row.pass.skipped} nodes skipped` : '';
+    out.push(`- **${row.method}** — ${row.summary} (${how}${pass}${q}). Config: \`${JSON.stringify(row.config)}\``);
+  }
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { renderCsv } from './csv.js';
+import { chartSpecs, renderHtml } from './html.js';
+import { renderMarkdown } from './markdown.js';
+import { sampleReport } from './sample.js';
+import { writeReport } from './write.js';
+
+test('markdown: table row, flags, recommendations and protocol carry the numbers', () => {
+  const md = renderMarkdown(sampleReport());
+  assert.match(md, /\| dynamic-int8 \| 378\.50 \| \+0\.64% \| 0\.004 \| 0\.032 \| 97\.50% \| 420\.0 \/ 504\.0 \| 11\.00 \/ 13\.20 \| 90\.9 \| 1\.67× \/ 1\.82× \| 12\.60 MiB \| 3\.76× \|/);
+  assert.match(md, /\| broken-int2 ⚠ \| 9000\.00 \| \+2293\.07% \|/);
+  assert.match(md, /\*\*Smallest model within 1% of FP32 perplexity\*\*: `dynamic-int8`/);
+  assert.match(md, /\*\*dataset SHA-256\*\*: ca47/);
+  assert.match(md, /ctx 512, stride 256, 249 windows, 63,899 tokens scored/);
+  assert.match(md, /Config: `\{"kind":"int4-weight"\}`/);
+});
+
+test('csv: one row per method with raw numbers; json round-trips', () => {
+  const r = sampleReport();
+  const lines = renderCsv(r).trim().split('\n');
+  assert.equal(lines.length, 1 + r.rows.length);
+  const head = lines[0].split(',');
+  const row = lines[3].split(',');
+  assert.equal(row[head.indexOf('method')], 'dynamic-int8');
+  assert.equal(Number(row[head.indexOf('file_bytes')]), 13_212_000);
+  assert.equal(Number(row[head.indexOf('decode_ms_p50')]), 11);
+  // Cells with quotes are quoted, quotes doubled.
+  assert.ok(lines[6].endsWith(',collapsed: ΔPPL +2293.1% > +50%; collapsed: top-1 agreement 20.0% < 50%,"{""kind"":""broken-int2""}"'), lines[6]);
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-report-'));
+  try {
+    const files = writeReport(dir, r);
+    assert.deepEqual(files.map((f) => path.basename(f)), ['report.md', 'report.json', 'report.csv', 'report.html']);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8')), JSON.parse(JSON.stringify(r)));
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temporary files left');
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('html is self-contained: Chart.js inlined, no external resources, chart data embedded', () => {
+  const r = sampleReport();
+  const html = renderHtml(r);
+  assert.ok(html.length > 150_000, 'the Chart.js bundle is inlined');
+  assert.match(html, /Chart\.js v4/);
+  assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=|https?:\/\/(?!www\.w3\.org)[^"'\s]*\.(js|css)/);
+  const specs = chartSpecs(r);
+  assert.deepEqual(specs.scatters.map((s) => s.id), ['ppl-size', 'ppl-decode']);
+  // Perplexity vs size front: broken-int2 is the smallest, then int4, dynamic-int8, int8-weight, fp16, fp32 by PPL.
+  assert.deepEqual(specs.scatters[0].front.map((p) => p.method), ['broken-int2', 'int4-weight', 'dynamic-int8', 'int8-weight', 'fp16', 'fp32']);
+  assert.equal(specs.scatters[0].logY, true, 'a collapsed method puts the perplexity axis on a log scale');
+  assert.deepEqual(specs.speedups.decode.slice(0, 3), [1, 0.8, 20 / 11]);
+  // A '</script>' inside a method name cannot break out of the data block.
+  const evil = { ...r, rows: r.rows.map((x, i) => (i ? x : { ...x, method: '</script><b>x' })) };
+  assert.doesNotMatch(renderHtml(evil, ''), /<\/script><b>x/);
+});

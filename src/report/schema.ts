@@ -1,0 +1,90 @@
+import type { QualityStats } from '../eval/kld.js';
+import type { MachineInfo } from '../eval/latency.js';
+import type { Stats } from '../eval/stats.js';
+
+export const REPORT_SCHEMA = 'quantlab.report/1';
+
+/** One method's measurements. Fields are null when not measured (e.g. quality of a random-weight model). */
+export interface MethodRow {
+  /** Method kind: the CLI argument, the config kind and the report label. 'fp32' is the unquantized baseline. */
+  method: string;
+  /** The method's full config (JSON), so the variant can be reproduced. */
+  config: { kind: string; [k: string]: unknown };
+  summary: string;
+  /** Seconds spent quantizing (null when the variant was reused from the cache). */
+  quantize_s: number | null;
+  cached: boolean;
+  perplexity: number | null;
+  nll: number | null;
+  nll_stderr: number | null;
+  /** (PPL / PPL_fp32 − 1) · 100. */
+  delta_ppl_pct: number | null;
+  /** KLD / top-1 / Δp against FP32 on the same windows (FP32 itself: zeros and 100%). */
+  quality: QualityStats | null;
+  latency: {
+    prefill_ms: Stats;
+    decode_ms: Stats;
+    prefill_tokens_per_s: number;
+    decode_tokens_per_s: number;
+  } | null;
+  /** FP32 p50 / this p50, measured in the same run, interleaved. */
+  speedup_prefill: number | null;
+  speedup_decode: number | null;
+  size: {
+    /** Bytes of the ONNX file(s) on disk. */
+    file_bytes: number;
+    /** FP32 file bytes / this file bytes. */
+    compression: number;
+    param_bytes: number;
+    param_count: number;
+    by_dtype: Record<string, { count: number; bytes: number }>;
+  };
+  /** Peak resident memory of a process that loads this variant alone and runs one prefill + decode. */
+  peak_rss_bytes: number | null;
+  /** e.g. 'collapsed: ΔPPL +80.1% > 50%'. */
+  flags: string[];
+  pass: { converted: number; skipped: number; notes: string[] } | null;
+}
+
+export interface Recommendation {
+  /** Stable id, e.g. 'smallest-within-1pct'. */
+  id: string;
+  kind: 'pick' | 'none' | 'warning';
+  title: string;
+  /** The chosen method (null when nothing qualifies or for a warning about several). */
+  method: string | null;
+  /** One sentence with the numbers that justify it. */
+  text: string;
+}
+
+export interface BenchReport {
+  schema: typeof REPORT_SCHEMA;
+  created: string;
+  quantlab_version: string;
+  /** Note shown at the top (e.g. random weights: perplexity is meaningless). */
+  note: string | null;
+  /** False for random-weight models: quality columns are then not measured. */
+  quality_measured: boolean;
+  model: { source: string; hash: string; arch: string | null };
+  dataset: { name: string; sha256: string; source: string; tokens_total: number } | null;
+  protocol: {
+    ctx: number;
+    stride: number;
+    windows: number;
+    tokens_scored: number;
+    batch: number;
+    threads: number;
+    prompt_tokens: number;
+    decode_tokens: number;
+    /** Tokens in the KV cache when the timed decode steps start. */
+    decode_context: number;
+    warmup: number;
+    repetitions: number;
+    /** How latency runs were scheduled across variants. */
+    schedule: string;
+  };
+  machine: MachineInfo;
+  rows: MethodRow[];
+  recommendations: Recommendation[];
+  wall_s: number;
+}
