@@ -21,6 +21,8 @@ export const TJS_DTYPES: readonly DtypeSpec[] = [
   { dtype: 'fp16', suffix: '_fp16', steps: [{ kind: 'fp16' }], summary: 'float16 weights (and compute where the method converts it)' },
   // transformers.js q8 (model_quantized.onnx) is dynamic int8: int8 weights, activations quantized at run time.
   { dtype: 'q8', suffix: '_quantized', steps: [{ kind: 'dynamic-int8' }], summary: 'dynamic int8, symmetric int8 weights per channel' },
+  // transformers.js only picks the file by suffix; quantlab's int8 file is static (calibrated) int8, see its .quantlab.json.
+  { dtype: 'int8', suffix: '_int8', steps: [{ kind: 'static-int8' }], summary: 'static int8 (QDQ), activation ranges calibrated on text (opt-in: calibration runs the model)' },
   { dtype: 'uint8', suffix: '_uint8', steps: [{ kind: 'dynamic-int8', config: { symmetric: false } }], summary: 'dynamic int8, asymmetric uint8 weights per channel' },
   { dtype: 'q4', suffix: '_q4', steps: [{ kind: 'int4-weight' }], summary: '4-bit block weights (MatMulNBits), float32 compute' },
   { dtype: 'q4f16', suffix: '_q4f16', steps: [{ kind: 'fp16' }, { kind: 'int4-weight' }], summary: '4-bit block weights on the float16 model' },

@@ -89,7 +89,7 @@ export async function exportTransformersJs(opts: ExportOptions): Promise<ExportR
     }
     let built: { model: Model; steps: VariantStep[]; ms: number };
     try {
-      built = await buildVariant(base, spec, opts.explain);
+      built = await buildVariant(base, spec, model.tokenizer, opts.explain);
     } catch (e) {
       variants.push({ dtype: spec.dtype, file, status: 'failed', reason: (e as Error).message });
       continue;
@@ -121,14 +121,16 @@ export async function exportTransformersJs(opts: ExportOptions): Promise<ExportR
   return { out, variants, warnings };
 }
 
-async function buildVariant(base: Model, spec: DtypeSpec, explain?: (m: string) => void): Promise<{ model: Model; steps: VariantStep[]; ms: number }> {
+async function buildVariant(base: Model, spec: DtypeSpec, tokenizer: LoadedModel['tokenizer'], explain?: (m: string) => void): Promise<{ model: Model; steps: VariantStep[]; ms: number }> {
   let m = base;
   const steps: VariantStep[] = [];
   const t0 = performance.now();
   for (const step of spec.steps) {
     const config = resolveConfig({ kind: step.kind, ...step.config });
     const method = methodByKind(step.kind)!;
-    const r = await method.run(m, config, { explain: (msg) => explain?.(`${spec.dtype}/${step.kind}: ${msg}`) });
+    // Calibrating methods (static-int8) also read the tokenizer from the context.
+    const ctx = { explain: (msg: string) => explain?.(`${spec.dtype}/${step.kind}: ${msg}`), tokenizer };
+    const r = await method.run(m, config, ctx);
     m = r.model;
     steps.push({ method: config as unknown as Record<string, unknown>, report: summary(r.report) });
   }
