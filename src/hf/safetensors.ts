@@ -14,35 +14,52 @@ const ST_DTYPES: Record<string, { dtype: DType; bytes: number }> = {
 
 export interface SafetensorsFile { tensors: Map<string, Tensor>; metadata: Record<string, string> }
 
-/** Parse a .safetensors file, validating the header against the file size. */
+/**
+ * Parse a .safetensors file, validating the header against the file size. Tensors are read one by
+ * one through a file descriptor, so files past Node's 2 GiB readFileSync limit load too.
+ */
 export function readSafetensors(file: string): SafetensorsFile {
-  let buf: Buffer;
-  try { buf = fs.readFileSync(file); } catch (e) {
+  let fd: number;
+  try { fd = fs.openSync(file, 'r'); } catch (e) {
     throw new InputError(file, `cannot read safetensors file (${(e as NodeJS.ErrnoException).code ?? e})`);
   }
-  if (buf.length < 8) throw new InputError(file, 'truncated safetensors file (no header)');
-  const hlen = Number(buf.readBigUInt64LE(0));
-  if (hlen > buf.length - 8 || hlen > 100 * 2 ** 20) throw new InputError(file, `safetensors header length ${hlen} exceeds the file size ${buf.length}`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
-  try { header = JSON.parse(buf.subarray(8, 8 + hlen).toString('utf8')); } catch {
-    throw new InputError(file, 'safetensors header is not valid JSON');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const read = (pos: number, len: number): Buffer => {
+      const b = Buffer.allocUnsafe(len);
+      let off = 0;
+      while (off < len) {
+        const n = fs.readSync(fd, b, off, len - off, pos + off);
+        if (n <= 0) throw new InputError(file, `truncated safetensors file (expected ${len} bytes at offset ${pos})`);
+        off += n;
+      }
+      return b;
+    };
+    if (size < 8) throw new InputError(file, 'truncated safetensors file (no header)');
+    const hlen = Number(read(0, 8).readBigUInt64LE(0));
+    if (hlen > size - 8 || hlen > 100 * 2 ** 20) throw new InputError(file, `truncated or corrupt safetensors file: header length ${hlen} exceeds the file size ${size}`);
+    let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+    try { header = JSON.parse(read(8, hlen).toString('utf8')); } catch {
+      throw new InputError(file, 'safetensors header is not valid JSON');
+    }
+    const base = 8 + hlen;
+    const dataLen = size - base;
+    const tensors = new Map<string, Tensor>();
+    let metadata: Record<string, string> = {};
+    for (const [name, info] of Object.entries(header)) {
+      if (name === '__metadata__') { metadata = info as Record<string, string>; continue; }
+      const { dtype, shape, data_offsets } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
+      const st = ST_DTYPES[dtype];
+      if (!st) throw new InputError(file, `tensor '${name}' has unsupported dtype ${dtype}`);
+      const [b, e] = data_offsets;
+      if (e > dataLen) throw new InputError(file, `truncated safetensors file: tensor '${name}' ends at byte ${base + e}, file has ${size}`);
+      if (e - b !== numel(shape) * st.bytes) throw new InputError(file, `tensor '${name}' has ${e - b} bytes, shape [${shape}] of ${dtype} needs ${numel(shape) * st.bytes}`);
+      tensors.set(name, Tensor.fromBytes(st.dtype, shape, read(base + b, e - b)));
+    }
+    return { tensors, metadata };
+  } finally {
+    fs.closeSync(fd);
   }
-  const base = 8 + hlen;
-  const dataLen = buf.length - base;
-  const tensors = new Map<string, Tensor>();
-  let metadata: Record<string, string> = {};
-  for (const [name, info] of Object.entries(header)) {
-    if (name === '__metadata__') { metadata = info as Record<string, string>; continue; }
-    const { dtype, shape, data_offsets } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    const st = ST_DTYPES[dtype];
-    if (!st) throw new InputError(file, `tensor '${name}' has unsupported dtype ${dtype}`);
-    const [b, e] = data_offsets;
-    if (e > dataLen) throw new InputError(file, `truncated safetensors file: tensor '${name}' ends at byte ${base + e}, file has ${buf.length}`);
-    if (e - b !== numel(shape) * st.bytes) throw new InputError(file, `tensor '${name}' has ${e - b} bytes, shape [${shape}] of ${dtype} needs ${numel(shape) * st.bytes}`);
-    const bytes = new Uint8Array(buf.buffer, buf.byteOffset + base + b, e - b);
-    tensors.set(name, Tensor.fromBytes(st.dtype, shape, bytes));
-  }
-  return { tensors, metadata };
 }
 
 /** All tensors of a Hugging Face model folder (single file or sharded with an index). */
