@@ -6,6 +6,8 @@ export interface AdamWOptions {
   weightDecay?: number;
 }
 
+export interface AdamWState { t: number; m: Float32Array[]; v: Float32Array[] }
+
 export interface Param {
   name: string;
   data: Float32Array;
@@ -51,6 +53,17 @@ export class AdamW {
     });
   }
 
-  /** Optimizer state for checkpoints. */
-  state(): { t: number; m: Float32Array[]; v: Float32Array[] } { return { t: this.t, m: this.m, v: this.v }; }
+  /** Optimizer state for checkpoints (live arrays, in parameter order). */
+  state(): AdamWState { return { t: this.t, m: this.m, v: this.v }; }
+
+  /** Continue from a checkpoint's state. */
+  restore(s: AdamWState): void {
+    if (s.m.length !== this.params.length || s.v.length !== this.params.length) throw new Error('AdamW: state has a different number of parameters');
+    this.params.forEach((p, k) => {
+      if (s.m[k].length !== p.data.length || s.v[k].length !== p.data.length) throw new Error(`AdamW: state of ${p.name} has the wrong size`);
+      this.m[k].set(s.m[k]);
+      this.v[k].set(s.v[k]);
+    });
+    this.t = s.t;
+  }
 }

@@ -4,7 +4,7 @@ import { cloneModel, type Model } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { createSession, ort } from '../runtime/session.js';
 import { UsageError } from '../util/errors.js';
-import { AdamW, type AdamWOptions, type Param } from './adamw.js';
+import { AdamW, type AdamWOptions, type AdamWState, type Param } from './adamw.js';
 import { clipScale, globalNorm } from './clip.js';
 import { learningRate, type LrSchedule } from './schedule.js';
 
@@ -39,7 +39,7 @@ export class Trainer {
     private readonly decoder: Model,
     private readonly session: ort.InferenceSession,
     readonly params: Param[],
-    private readonly dims: number[][],
+    readonly dims: number[][],
     private readonly optimizer: AdamW,
     private readonly opts: TrainerOptions,
   ) {}
@@ -62,6 +62,14 @@ export class Trainer {
   }
 
   get step(): number { return this.stepCount; }
+
+  optimizerState(): AdamWState { return this.optimizer.state(); }
+
+  /** Continue a checkpointed run: optimizer moments and the step counter (weights come with the model). */
+  restore(step: number, state: AdamWState): void {
+    this.optimizer.restore(state);
+    this.stepCount = step;
+  }
 
   /** Loss and gradients for token windows ids [batch, seq] (labels: the next tokens; the last position is ignored). */
   async lossAndGradients(ids: BigInt64Array, batch: number, seq: number): Promise<{ loss: number; grads: Float32Array[] }> {
