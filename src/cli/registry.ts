@@ -5,6 +5,7 @@ import { exportCommand } from './export.js';
 import { inspectCommand } from './inspect.js';
 import { quantizeCommand } from './quantize.js';
 import { synthCommand } from './synth.js';
+import { trainCommand } from './train.js';
 
 /** Every subcommand, in --help order. */
-export const COMMANDS: Command[] = [evalCommand, inspectCommand, synthCommand, quantizeCommand, exportCommand, checkCommand];
+export const COMMANDS: Command[] = [evalCommand, inspectCommand, synthCommand, quantizeCommand, exportCommand, checkCommand, trainCommand];
