@@ -32,6 +32,11 @@ export const METHOD_FLAGS: Record<string, FlagMap> = {
     'calib-method': (v) => ({ calibMethod: String(v) }), percentile: (v) => ({ percentile: numberFlag(v, 'percentile') }),
     smoothquant: (v) => ({ smoothquant: numberFlag(v, 'smoothquant') }), 'max-ppl-increase': (v) => ({ maxPplIncrease: numberFlag(v, 'max-ppl-increase') }),
   },
+  'int4-weight': { block: blockFlag, asymmetric: () => ({ symmetric: false }) },
+  'int8-weight': { block: blockFlag, asymmetric: () => ({ symmetric: false }) },
+  // --calibration on fp16/bf16 runs the overflow check on that text.
+  fp16: { calibration: (v) => ({ overflowCheck: true, calibration: String(v) }) },
+  bf16: { calibration: (v) => ({ overflowCheck: true, calibration: String(v) }) },
 };
 
 export const quantizeCommand: Command = {

@@ -1,0 +1,239 @@
+import { cloneModel, type Graph, type Node, type Value } from '../ir/graph.js';
+import { Tensor } from '../ir/tensor.js';
+import { toFloat32 } from '../hf/safetensors.js';
+import { packNBits, type NBitsTensors } from '../quant/nbits-pack.js';
+import { quantizeMatrix, transpose } from '../quant/primitives.js';
+import { BLOCK_ALGORITHMS, type BlockFormat } from '../quant/rtn.js';
+import { UsageError } from '../util/errors.js';
+import { emptyReport, type PassContext, type PassResult, type QuantMethod } from './pass.js';
+import { requireSome, selectWeights, type SelectableConfig, type WeightSite } from './select.js';
+
+/**
+ * Weight-only block quantization (format) with a pluggable algorithm (RTN now; GPTQ/AWQ later fill
+ * the same `BlockQuantized` codes). Linear layers become com.microsoft.MatMulNBits (bias stays an
+ * Add); the token embedding reads the same packed table as a tied LM head.
+ */
+export interface WeightOnlyConfig extends SelectableConfig {
+  kind: 'int4-weight' | 'int8-weight';
+  /** Inputs per block along K: a power of two ≥ 16 (MatMulNBits) that divides K. */
+  blockSize: number;
+  symmetric: boolean;
+  /** Key of BLOCK_ALGORITHMS. */
+  algorithm: string;
+  /**
+   * MatMulNBits accuracy_level: 4 = int8 activations with VNNI (fast on this CPU); 0 computes in
+   * fp32 and is 10-140x slower for 8-bit (see shared/research/ort-kernels.md).
+   */
+  accuracyLevel: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Token embedding: 'shared' = same block format as the head, gathered and unpacked with standard
+   * ops (one stored table when the head is tied); 'int8-row' = int8 table with one scale per row
+   * (stored in addition to a quantized tied head); 'float' = left as is.
+   */
+  embedding: 'shared' | 'int8-row' | 'float';
+  /** When the block does not divide a layer's K: false = one-line error; true = largest power of two ≤ blockSize that does (explained per layer). */
+  blockFallback: boolean;
+}
+
+const bitsOf = (kind: WeightOnlyConfig['kind']): 4 | 8 => (kind === 'int4-weight' ? 4 : 8);
+
+function defaults(kind: WeightOnlyConfig['kind']): WeightOnlyConfig {
+  return { kind, blockSize: 32, symmetric: true, algorithm: 'rtn', accuracyLevel: 4, embedding: 'shared', blockFallback: false };
+}
+
+export function validateWeightOnly(c: WeightOnlyConfig): void {
+  const bs = c.blockSize;
+  if (!Number.isInteger(bs) || bs < 16 || (bs & (bs - 1)) !== 0) throw new UsageError(`${c.kind}: block size must be a power of two ≥ 16 (MatMulNBits), got ${bs}`);
+  if (!BLOCK_ALGORITHMS[c.algorithm]) throw new UsageError(`${c.kind}: unknown algorithm '${c.algorithm}' (known: ${Object.keys(BLOCK_ALGORITHMS).join(', ')})`);
+  if (![0, 1, 2, 3, 4].includes(c.accuracyLevel)) throw new UsageError(`${c.kind}: accuracy level must be 0-4, got ${c.accuracyLevel}`);
+  if (!['shared', 'int8-row', 'float'].includes(c.embedding)) throw new UsageError(`${c.kind}: embedding must be shared, int8-row or float, got '${c.embedding}'`);
+}
+
+/** Largest power of two in [16, want] dividing k, or null. */
+function fallbackBlock(k: number, want: number): number | null {
+  for (let b = want; b >= 16; b /= 2) if (k % b === 0) return b;
+  return null;
+}
+
+export function runWeightOnly(model: Parameters<QuantMethod['run']>[0], config: WeightOnlyConfig, ctx: PassContext): PassResult {
+  const c = { ...defaults(config.kind), ...config };
+  validateWeightOnly(c);
+  const bits = bitsOf(c.kind);
+  const m = cloneModel(model);
+  const g = m.graph;
+  const report = emptyReport();
+  const quantizer = BLOCK_ALGORITHMS[c.algorithm];
+
+  const formats = new Map<WeightSite, BlockFormat>();
+  const indivisible: string[] = [];
+  const sel = selectWeights(m, c.select, ctx, {
+    ops: ['MatMul', 'Gemm', 'Gather'],
+    check: (site) => {
+      if (site.op === 'Gather') {
+        if (c.embedding === 'float') return 'embedding mode is float';
+        if (site.node.inputs[1]?.name !== 'input_ids') return 'not the token embedding (indices are not input_ids); kept float';
+      }
+      const o = site.override;
+      if (o.granularity && o.granularity !== 'block') throw new UsageError(`${c.kind}: override '${site.overrideKey}' asks for ${o.granularity} granularity; weight-only methods are block-wise`);
+      const fmt: BlockFormat = { bits: o.bits ?? bits, blockSize: o.blockSize ?? c.blockSize, symmetric: o.symmetric ?? c.symmetric };
+      if (site.inDim % fmt.blockSize !== 0) {
+        const fb = c.blockFallback ? fallbackBlock(site.inDim, fmt.blockSize) : null;
+        if (fb === null) {
+          if (!c.blockFallback) { indivisible.push(`${site.node.name} (K=${site.inDim})`); return `block ${fmt.blockSize} does not divide K=${site.inDim}`; }
+          return `no power-of-two block ≥ 16 divides K=${site.inDim}`;
+        }
+        ctx.explain(`${site.op} ${site.node.name}: block ${fmt.blockSize} does not divide K=${site.inDim}, using block ${fb}`);
+        fmt.blockSize = fb;
+      }
+      formats.set(site, fmt);
+      return null;
+    },
+  });
+  if (indivisible.length) {
+    throw new UsageError(`${c.kind}: block size ${c.blockSize} does not divide the input dimension of ${indivisible[0]}${indivisible.length > 1 ? ` and ${indivisible.length - 1} more` : ''}; choose a block that divides it or allow --block-fallback`);
+  }
+  report.skipped.push(...sel.skipped);
+  requireSome(sel, c.kind);
+
+  // One packed table per (weight, orientation, format): a tied head and its embedding share it.
+  const packed = new Map<string, { t: NBitsTensors; values: { b: Value; scales: Value; zp: Value | null } }>();
+  const packedFor = (site: WeightSite, fmt: BlockFormat) => {
+    const key = `${site.weight.name}|${site.inAxis}|${fmt.bits}|${fmt.blockSize}|${fmt.symmetric}`;
+    let p = packed.get(key);
+    if (!p) {
+      const w = toFloat32(site.tensor).data as Float32Array;
+      const rows = site.inAxis === 1 ? w : transpose(w, site.rows, site.cols); // → [N, K]
+      const t = packNBits(quantizer(rows, site.outDim, site.inDim, fmt));
+      const base = `${site.weight.name}_Q${fmt.bits}`;
+      p = {
+        t,
+        values: {
+          b: g.addInitializer(g.uniqueName(base), t.b),
+          scales: g.addInitializer(g.uniqueName(`${base}_scales`), t.scales),
+          zp: t.zeroPoints ? g.addInitializer(g.uniqueName(`${base}_zp`), t.zeroPoints) : null,
+        },
+      };
+      packed.set(key, p);
+      report.converted.push(site.weight.name);
+    }
+    return p;
+  };
+
+  for (const site of sel.sites) {
+    const fmt = formats.get(site)!;
+    if (site.op === 'Gather' && c.embedding === 'int8-row') {
+      replaceGatherInt8Row(g, site);
+      if (!report.converted.includes(site.weight.name)) report.converted.push(site.weight.name);
+      continue;
+    }
+    const p = packedFor(site, fmt);
+    if (site.op === 'Gather') replaceGatherNBits(g, site.node, p.values, fmt, site.inDim);
+    else replaceLinear(g, site, p.values, fmt, c.accuracyLevel);
+    ctx.explain(`${site.op} ${site.node.name}: ${site.weight.name} → ${fmt.bits}-bit block ${fmt.blockSize} ${fmt.symmetric ? 'symmetric' : 'asymmetric'}${site.op === 'Gather' ? ' (gather + unpack)' : ' (MatMulNBits)'}`);
+  }
+  g.removeDeadNodes();
+  g.removeUnusedInitializers();
+  g.sortTopologically();
+  m.requireOpset('com.microsoft', 1);
+  const tied = [...packed.values()].filter((p) => [...p.values.b.uses].some((u) => u.node.opType === 'Gather') && [...p.values.b.uses].some((u) => u.node.opType === 'MatMulNBits'));
+  if (tied.length) report.notes.push(`tied embedding/LM head stored once: ${tied.map((p) => p.values.b.name).join(', ')}`);
+  m.metadata['quantlab.method'] = JSON.stringify(c);
+  return { model: m, report };
+}
+
+function replaceLinear(g: Graph, site: WeightSite, p: { b: Value; scales: Value; zp: Value | null }, fmt: BlockFormat, accuracyLevel: number): void {
+  const node = site.node;
+  const out = node.outputs[0];
+  const q = g.addNode('MatMulNBits', [node.inputs[0], p.b, p.scales, ...(p.zp ? [p.zp] : [])], [`${out.name}_nbits`], {
+    name: `${node.name}_Q${fmt.bits}`, domain: 'com.microsoft',
+    attrs: {
+      K: { t: 'int', v: site.inDim }, N: { t: 'int', v: site.outDim }, bits: { t: 'int', v: fmt.bits },
+      block_size: { t: 'int', v: fmt.blockSize }, accuracy_level: { t: 'int', v: accuracyLevel },
+    },
+  });
+  let y = q.outputs[0];
+  const bias = site.op === 'Gemm' ? node.inputs[2] : null;
+  if (bias) {
+    const beta = node.attr('beta', 'float') ?? 1;
+    if (beta !== 1) throw new UsageError(`Gemm ${node.name}: beta=${beta} is not supported`);
+    y = g.addNode('Add', [y, bias], [`${out.name}_bias`], { name: `${node.name}_bias` }).outputs[0];
+  }
+  y.type = out.type;
+  g.replaceAllUses(out, y);
+  g.removeNode(node);
+}
+
+/**
+ * Gather rows of the packed [V, K/bs, blob] table and dequantize with plain ops:
+ * (code - zp) · scale, then reshape to [.., K]. 4-bit codes are split into low/high nibbles and
+ * interleaved on a new last axis ([.., nb, bs/2, 2] is code order). Measured far faster than
+ * GatherBlockQuantized at M ≥ 128 (shared/research/ort-kernels.md §4d).
+ */
+function replaceGatherNBits(g: Graph, node: Node, p: { b: Value; scales: Value; zp: Value | null }, fmt: BlockFormat, k: number): void {
+  const ids = node.inputs[1]!;
+  const out = node.outputs[0];
+  const nb = k / fmt.blockSize;
+  const name = node.name;
+  const op = (type: string, inputs: (Value | null)[], suffix: string, attrs: Node['attrs'] = {}) =>
+    g.addNode(type, inputs, [`${name}/${suffix}_out`], { name: `${name}/${suffix}`, attrs }).outputs[0];
+  const cst = (suffix: string, t: Tensor) => g.addInitializer(g.uniqueName(`${name}/${suffix}`), t);
+  const i64 = (suffix: string, v: number[]) => cst(suffix, Tensor.i64([v.length], v));
+  const axis0 = { axis: { t: 'int', v: 0 } } as Node['attrs'];
+  // 4-bit: [.., n, 2] with the low nibble first, i.e. packed order.
+  const nibbles = (x: Value, tag: string) => {
+    const lo = op('BitwiseAnd', [x, cst(`${tag}_mask`, new Tensor('uint8', [], Uint8Array.of(15)))], `${tag}_low`);
+    const hi = op('BitShift', [x, cst(`${tag}_four`, new Tensor('uint8', [], Uint8Array.of(4)))], `${tag}_high`, { direction: { t: 'string', v: 'RIGHT' } });
+    const last = i64(`${tag}_axis`, [-1]);
+    return op('Concat', [op('Unsqueeze', [lo, last], `${tag}_low_u`), op('Unsqueeze', [hi, last], `${tag}_high_u`)], `${tag}_interleave`, { axis: { t: 'int', v: -1 } });
+  };
+  // Codes: [.., nb, bs/2, 2] (4-bit) or [.., nb, bs] (8-bit); per-block values need rank + 1 or + 2.
+  const rows = op('Gather', [p.b, ids], 'gather_codes', axis0);
+  const codes = fmt.bits === 4 ? nibbles(rows, 'codes') : rows;
+  const blockAxes = i64('block_axes', fmt.bits === 4 ? [-2, -1] : [-1]);
+  let x = op('Cast', [codes], 'to_float', { to: { t: 'int', v: 1 } });
+  if (p.zp) {
+    let zp = op('Gather', [p.zp, ids], 'gather_zp', axis0); // [.., zpCols] uint8
+    if (fmt.bits === 4) {
+      const flat = op('Concat', [op('Shape', [ids], 'zp_ids_shape'), i64('zp_tail', [-1])], 'zp_shape', axis0);
+      zp = op('Reshape', [nibbles(zp, 'zp'), flat], 'zp_unpacked'); // [.., 2·zpCols]
+      zp = op('Slice', [zp, i64('zp_start', [0]), i64('zp_end', [nb]), i64('zp_slice_axis', [-1])], 'zp_slice');
+    }
+    const zpf = op('Unsqueeze', [op('Cast', [zp], 'zp_float', { to: { t: 'int', v: 1 } }), blockAxes], 'zp_col');
+    x = op('Sub', [x, zpf], 'sub_zp');
+  } else {
+    x = op('Sub', [x, cst('mid', Tensor.scalarF32(1 << (fmt.bits - 1)))], 'sub_mid');
+  }
+  const s = op('Unsqueeze', [op('Gather', [p.scales, ids], 'gather_scales', axis0), blockAxes], 'scale_col');
+  x = op('Mul', [x, s], 'scale');
+  const outShape = op('Concat', [op('Shape', [ids], 'ids_shape'), i64('k', [k])], 'out_shape', axis0);
+  const y = op('Reshape', [x, outShape], 'dequant');
+  y.type = out.type;
+  g.replaceAllUses(out, y);
+  g.removeNode(node);
+}
+
+/** Gather from an int8 table [V, K] and multiply by the row's scale: int8 per-row embedding. */
+function replaceGatherInt8Row(g: Graph, site: WeightSite): void {
+  const node = site.node;
+  const ids = node.inputs[1]!;
+  const out = node.outputs[0];
+  const w = toFloat32(site.tensor).data as Float32Array;
+  const { q, params } = quantizeMatrix(w, site.rows, site.cols, { type: 'int8', symmetric: true, granularity: 'channel', axis: 1 });
+  const table = g.addInitializer(g.uniqueName(`${site.weight.name}_int8`), new Tensor('int8', [site.rows, site.cols], q as Int8Array));
+  const scales = g.addInitializer(g.uniqueName(`${site.weight.name}_scales`), new Tensor('float32', [site.rows, 1], params.scale));
+  const name = node.name;
+  const rows = g.addNode('Gather', [table, ids], [`${name}/gather_int8_out`], { name: `${name}/gather_int8`, attrs: { axis: { t: 'int', v: 0 } } }).outputs[0];
+  const f = g.addNode('Cast', [rows], [`${name}/to_float_out`], { name: `${name}/to_float`, attrs: { to: { t: 'int', v: 1 } } }).outputs[0];
+  const s = g.addNode('Gather', [scales, ids], [`${name}/gather_scales_out`], { name: `${name}/gather_scales`, attrs: { axis: { t: 'int', v: 0 } } }).outputs[0];
+  const y = g.addNode('Mul', [f, s], [`${name}/scale_out`], { name: `${name}/scale` }).outputs[0];
+  y.type = out.type;
+  g.replaceAllUses(out, y);
+  g.removeNode(node);
+}
+
+function method(kind: WeightOnlyConfig['kind'], summary: string): QuantMethod<WeightOnlyConfig> {
+  return { kind, summary, defaults: defaults(kind), run: (model, config, ctx) => runWeightOnly(model, config, ctx) };
+}
+
+export const int4Weight = method('int4-weight', 'weight-only INT4, block-wise (RTN), MatMulNBits; embedding shares the tied head table');
+export const int8Weight = method('int8-weight', 'weight-only INT8, block-wise (RTN), MatMulNBits; embedding shares the tied head table');
