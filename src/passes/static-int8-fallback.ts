@@ -69,6 +69,7 @@ export async function fallbackUnderBudget(p: Prepared, c: StaticInt8Config, ctx:
   const macs = (n: string) => siteMacs(p.sites.find((s) => s.node.name === n)!);
   notes.push(`fallback: budget +${c.maxPplIncrease}% on held-out ${ds.name} (${c.fallbackWindows} windows, ref PPL ${refBudget.toFixed(3)}): ` +
     `all int8 ${cache.get(0)!.toFixed(3)}%, with ${kept.length} kept in float ${(cache.get(hi) ?? 0).toFixed(3)}%`);
-  notes.push(`kept in float: ${kept.length ? kept.map((n) => `${n} (${macs(n)} MACs/token)`).join(', ') : 'none'}`);
+  const where = (n: string) => (p.headNodes.includes(n) && p.dynamicNodes.length ? 'dynamic int8' : 'float');
+  notes.push(`kept out of static int8: ${kept.length ? kept.map((n) => `${n} → ${where(n)} (${macs(n)} MACs/token)`).join(', ') : 'none'}`);
   return { quantize: new Set(names.slice(hi)), kept, notes };
 }

@@ -73,9 +73,12 @@ test('static-int8 QDQ model: int8 weights and Q/DQ activations, logits close to 
   const q = await logits(model, ids);
   const e = relErr(q, ref);
   // Random weights make this tiny model unusually sensitive: dynamic-int8 (run-time activation ranges) is
-  // the yardstick. Static ranges must do at least as well, and a single int8 MatMul must be near-exact.
+  // the yardstick; fixed calibrated ranges may cost a little more. A single int8 MatMul must be near-exact.
   const dyn = relErr(await logits((await dynamicInt8.run(fp32, dynamicInt8Defaults, ctx)).model, ids), ref);
-  assert.ok(e < 0.12 && e <= dyn, `relative logit error ${e} (dynamic-int8 ${dyn})`);
+  assert.ok(e < 0.06 && e <= 1.5 * dyn, `relative logit error ${e} (dynamic-int8 ${dyn})`);
+  // Full-range weights hit onnxruntime's int16 pair saturation: twice the error (why reduceRange is the default).
+  const full = await staticInt8.run(fp32, { ...cfg, reduceRange: false }, ctx);
+  assert.ok(relErr(await logits(full.model, ids), ref) > 1.5 * e);
   assert.ok(top1(q, ref) >= 0.85, `top-1 agreement ${top1(q, ref)}`);
   const one = await staticInt8.run(fp32, { ...cfg, head: 'float', select: { include: ['mlp/down_proj'] } }, ctx);
   assert.equal(one.model.graph.nodes.filter((n) => n.opType === 'QuantizeLinear').length, 2);
@@ -93,7 +96,7 @@ test('every calibration method and uint8 activations give logits close to FP32',
   for (const over of [{ calibMethod: 'minmax' }, { calibMethod: 'entropy' }, { calibMethod: 'mse' }, { calibMethod: 'mse', activations: 'uint8' }, { calibMethod: 'minmax', smoothquant: 0.5 }] as Partial<StaticInt8Config>[]) {
     const { model } = await staticInt8.run(fp32, { ...base, ...over }, ctx);
     const e = relErr(await logits(model, ids), ref);
-    assert.ok(e < 0.15, `${JSON.stringify(over)}: relative logit error ${e}`);
+    assert.ok(e < 0.08, `${JSON.stringify(over)}: relative logit error ${e}`);
   }
 });
 

@@ -2,7 +2,7 @@ import { Builder } from '../ir/builder.js';
 import { cloneModel, type Graph, type Model, type Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { toFloat32 } from '../hf/safetensors.js';
-import { quantizeMatrix } from '../quant/primitives.js';
+import { chooseParams, quantize as quantizeWith, type QuantScheme } from '../quant/primitives.js';
 import { collectActivationStats, textWindows, type ActivationStats } from '../quant/calibration/collect.js';
 import { loadCalibrationText } from '../quant/calibration/source.js';
 import { absThreshold, CALIB_METHODS, type CalibMethod } from '../quant/calibration/thresholds.js';
@@ -19,8 +19,10 @@ import { fallbackUnderBudget } from './static-int8-fallback.js';
  * Static INT8 in QDQ form: every selected MatMul reads QuantizeLinear→DequantizeLinear of its
  * activation (one calibrated range per tensor) and DequantizeLinear of an int8 weight (per output
  * channel), which onnxruntime fuses into MatMulIntegerToFloat / QLinearMatMul. The embedding tables
- * and the LM head (tied or not) are quantized as dynamic-int8 does them (int8 table, activation
- * range measured at run time), so the 50k-wide head never depends on one calibrated range.
+ * and, by default, the LM head (tied or not) are quantized as dynamic-int8 does them (int8 table,
+ * activation range measured at run time), so the 50k-wide head never depends on one calibrated range;
+ * head 'static' calibrates it like the other MatMuls (the tied table is then read through a Transpose
+ * that onnxruntime folds at load, as dynamic-int8 does).
  */
 export interface StaticInt8Config extends SelectableConfig {
   kind: 'static-int8';
@@ -36,6 +38,13 @@ export interface StaticInt8Config extends SelectableConfig {
   /** 'int8': symmetric, zero point 0 (S8S8). 'uint8': asymmetric range with a zero point (U8S8). */
   activations: 'int8' | 'uint8';
   weightGranularity: 'channel' | 'tensor';
+  /**
+   * Int8 weights on -64..64 instead of -127..127. onnxruntime 1.30's u8s8 kernel on this CPU adds pairs of
+   * uint8·int8 products in int16 with saturation (found for dynamic-int8): full-range weights against large
+   * activation codes overflow. On the tiny test GPT-2 this halves the logit error (0.097 → 0.048); 7-bit
+   * activations instead (uint8 0..127) measured worse (0.052–0.063).
+   */
+  reduceRange: boolean;
   /** SmoothQuant migration strength α, or null for none. */
   smoothquant: number | null;
   /** Keep the most damaging MatMuls in float until held-out perplexity rises at most this many percent. */
@@ -45,13 +54,16 @@ export interface StaticInt8Config extends SelectableConfig {
   fallbackWindows: number;
   /** Windows for the per-layer sensitivity ranking. */
   sensitivityWindows: number;
-  /** 'dynamic': LM head and embeddings as dynamic-int8; 'float': leave them in float. */
-  head: 'dynamic' | 'float';
+  /**
+   * LM head: 'dynamic' as dynamic-int8 does it; 'static' with a calibrated range (a fallback then
+   * moves it to dynamic, never to float); 'float' leaves head and embeddings in float.
+   */
+  head: 'dynamic' | 'static' | 'float';
 }
 
 export const staticInt8Defaults: StaticInt8Config = {
   kind: 'static-int8', calibration: 'brown', calibSplit: 'train', calibWindows: 32, calibCtx: null, calibMethod: 'percentile',
-  percentile: 99.99, activations: 'int8', weightGranularity: 'channel', smoothquant: null, maxPplIncrease: null,
+  percentile: 99.99, activations: 'int8', weightGranularity: 'channel', reduceRange: true, smoothquant: null, maxPplIncrease: null,
   fallbackSplit: 'val', fallbackWindows: 48, sensitivityWindows: 8, head: 'dynamic',
 };
 
@@ -70,7 +82,7 @@ function validate(c: StaticInt8Config): void {
   if (c.weightGranularity !== 'channel' && c.weightGranularity !== 'tensor') bad(`weightGranularity must be 'channel' or 'tensor'`);
   if (c.smoothquant !== null && !(c.smoothquant >= 0 && c.smoothquant <= 1)) bad(`--smoothquant alpha must be in [0, 1], got ${c.smoothquant}`);
   if (c.maxPplIncrease !== null && !(c.maxPplIncrease >= 0)) bad(`--max-ppl-increase must be a non-negative percentage, got ${c.maxPplIncrease}`);
-  if (c.head !== 'dynamic' && c.head !== 'float') bad(`head must be 'dynamic' or 'float'`);
+  if (!['dynamic', 'static', 'float'].includes(c.head)) bad(`head must be 'dynamic', 'static' or 'float', got '${c.head}'`);
 }
 
 /** Activation range [lo, hi] per tensor (lo ≤ 0 ≤ hi). */
@@ -91,6 +103,8 @@ export interface Prepared {
   base: Model;
   sites: WeightSite[];
   /** Nodes handled as dynamic-int8 does them (embedding Gathers and the LM head). */
+  /** The LM head node(s). */
+  headNodes: string[];
   dynamicNodes: string[];
   ranges: Ranges;
   notes: string[];
@@ -123,12 +137,15 @@ export async function prepareStaticInt8(input: Model, c: StaticInt8Config, ctx: 
   const headNodes = new Set(g.nodes.filter((n) => (n.opType === 'Gemm' || n.opType === 'MatMul') && n.inputs[1]?.constant &&
     (n.opType === 'Gemm' || n.inputs[1]!.constant!.dims[1] === vocab)).map((n) => n.name));
   const sel = selectWeights(base, c.select, ctx, {
-    ops: ['MatMul'],
-    check: (s) => (headNodes.has(s.node.name) ? (c.head === 'dynamic' ? 'LM head: quantized as dynamic-int8 does it' : 'LM head: kept in float (head=float)') : null),
+    ops: c.head === 'static' ? ['MatMul', 'Gemm'] : ['MatMul'],
+    check: (s) => {
+      if (s.op === 'Gemm' && (s.inAxis !== 1 || (s.node.attr('beta', 'float') ?? 1) !== 1)) return 'Gemm other than a transB=1 head';
+      if (!headNodes.has(s.node.name) || c.head === 'static') return null;
+      return c.head === 'dynamic' ? 'LM head: quantized as dynamic-int8 does it' : 'LM head: kept in float (head=float)';
+    },
   });
-  const dynamicNodes = c.head === 'dynamic'
-    ? [...headNodes, ...g.nodes.filter((n) => n.opType === 'Gather' && n.inputs[0]?.constant && n.inputs[0].constant.dtype === 'float32').map((n) => n.name)]
-    : [];
+  const gathers = g.nodes.filter((n) => n.opType === 'Gather' && n.inputs[0]?.constant && n.inputs[0].constant.dtype === 'float32').map((n) => n.name);
+  const dynamicNodes = c.head === 'dynamic' ? [...headNodes, ...gathers] : c.head === 'static' ? gathers : [];
   const siteNames = new Set(sel.sites.map((s) => s.node.name));
   if (!sel.sites.length) throw new UsageError('static-int8: no MatMul with a constant weight left to quantize');
 
@@ -158,7 +175,7 @@ export async function prepareStaticInt8(input: Model, c: StaticInt8Config, ctx: 
     const s = stats.get(name)!.hist;
     ctx.explain(`activation ${name}: observed [${s.min.toPrecision(4)}, ${s.max.toPrecision(4)}], range [${r.lo.toPrecision(4)}, ${r.hi.toPrecision(4)}]`);
   }
-  return { base, sites, dynamicNodes, ranges, notes, skipped: sel.skipped };
+  return { base, sites, dynamicNodes, headNodes: [...headNodes], ranges, notes, skipped: sel.skipped };
 }
 
 const escapeRe = (s: string) => `^${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
@@ -166,9 +183,11 @@ const escapeRe = (s: string) => `^${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
 /** Write the QDQ model with the MatMuls named in `quantize` in int8 (the others stay float). */
 export async function buildStaticInt8(p: Prepared, c: StaticInt8Config, quantize: Set<string>, ctx: TextPassContext): Promise<Model> {
   let model: Model;
-  if (p.dynamicNodes.length) {
+  // A static head that is not quantized statically falls back to dynamic int8, not to float.
+  const dynamic = [...p.dynamicNodes, ...(p.dynamicNodes.length ? p.headNodes.filter((h) => p.sites.some((s) => s.node.name === h) && !quantize.has(h)) : [])];
+  if (dynamic.length) {
     const quiet: PassContext = { ...ctx, explain: () => {} };
-    model = (await dynamicInt8.run(p.base, { ...dynamicInt8Defaults, select: { include: p.dynamicNodes.map(escapeRe) } }, quiet)).model;
+    model = (await dynamicInt8.run(p.base, { ...dynamicInt8Defaults, select: { include: dynamic.map(escapeRe) } }, quiet)).model;
   } else {
     model = cloneModel(p.base);
   }
@@ -194,21 +213,51 @@ export async function buildStaticInt8(p: Prepared, c: StaticInt8Config, quantize
     if (!quantize.has(site.node.name)) continue;
     const node = g.nodes.find((n) => n.name === site.node.name)!;
     const w = node.inputs[1]!;
-    const [K, N] = w.constant!.dims;
-    const x = toFloat32(w.constant!).data as Float32Array;
-    const perTensor = c.weightGranularity === 'tensor';
-    const { q, params } = quantizeMatrix(x, K, N, { type: 'int8', symmetric: true, granularity: perTensor ? 'tensor' : 'channel', axis: 0 });
-    const dims = perTensor ? [] : [N];
-    const qv = g.addInitializer(g.uniqueName(`${w.name}_quantized`), new Tensor('int8', [K, N], q));
-    const sv = g.addInitializer(g.uniqueName(`${w.name}_scale`), new Tensor('float32', dims, params.scale));
-    const zv = g.addInitializer(g.uniqueName(`${w.name}_zero_point`), new Tensor('int8', dims, new Int8Array(params.scale.length)));
-    const wdq = b.op('DequantizeLinear', [qv, sv, zv], perTensor ? {} : { axis: 1 }, { name: `${w.name}_DequantizeLinear` });
-    g.setInput(node, 0, activation(node.inputs[0]!));
-    g.setInput(node, 1, wdq);
+    const wdq = weightDq(b, g, w, site.inAxis, c.weightGranularity === 'tensor', c.reduceRange);
+    const xdq = activation(node.inputs[0]!);
+    if (node.opType === 'MatMul') {
+      g.setInput(node, 0, xdq);
+      g.setInput(node, 1, wdq);
+      continue;
+    }
+    // Gemm(transB=1) head → MatMul over the transposed int8 table (+ bias), the pattern onnxruntime fuses.
+    let y = b.op('MatMul', [xdq, wdq], {}, { name: `${node.name}/MatMul` });
+    if (node.inputs[2]) y = b.op('Add', [y, node.inputs[2]], {}, { name: `${node.name}/bias` });
+    g.replaceAllUses(node.outputs[0], y);
+    g.removeNode(node);
   }
   g.removeUnusedInitializers();
   g.sortTopologically();
   return model;
+}
+
+/**
+ * DequantizeLinear of an int8 weight as a [K, N] MatMul operand, one scale per output channel N (or per
+ * tensor). A weight stored [N, K] (Gemm transB) is quantized per row and transposed in int8 before the
+ * DQ, so onnxruntime folds the Transpose at load and still sees DQ(constant) → MatMul. A table that
+ * dynamic-int8 already quantized per row for the embedding Gather is reused, not stored twice.
+ */
+function weightDq(b: Builder, g: Graph, w: Value, inAxis: 0 | 1, perTensor: boolean, reduceRange: boolean): Value {
+  const [R, C] = w.constant!.dims;
+  const N = inAxis === 0 ? C : R;
+  const dims = perTensor ? [] : [N];
+  const shared = inAxis === 1 && !perTensor && reduceRange ? g.value(`${w.name}_quantized_rows`) : undefined;
+  let qv: Value, sv: Value;
+  if (shared?.constant?.dtype === 'int8' && g.value(`${w.name}_scale_rows`)) {
+    qv = shared;
+    sv = g.mustValue(`${w.name}_scale_rows`);
+  } else {
+    const x = toFloat32(w.constant!).data as Float32Array;
+    const scheme: QuantScheme = { type: 'int8', symmetric: true, granularity: perTensor ? 'tensor' : 'channel', axis: inAxis };
+    const params = chooseParams(x, R, C, scheme);
+    if (reduceRange) for (let i = 0; i < params.scale.length; i++) params.scale[i] *= 127 / 64;
+    const q = quantizeWith(x, R, C, scheme, params);
+    qv = g.addInitializer(g.uniqueName(`${w.name}_quantized`), new Tensor('int8', [R, C], q));
+    sv = g.addInitializer(g.uniqueName(`${w.name}_scale`), new Tensor('float32', dims, params.scale));
+  }
+  const zv = g.addInitializer(g.uniqueName(`${w.name}_zero_point`), new Tensor('int8', dims, new Int8Array(perTensor ? 1 : N)));
+  const kn = inAxis === 0 ? qv : b.op('Transpose', [qv], { perm: [1, 0] }, { name: `${w.name}_transpose` });
+  return b.op('DequantizeLinear', [kn, sv, zv], perTensor ? {} : { axis: 1 }, { name: `${w.name}_DequantizeLinear` });
 }
 
 /** MatMul multiply-adds per token of a weight site (K·N). */
@@ -246,7 +295,8 @@ export function int8Share(input: Model, p: Prepared, quantize: Set<string>): str
     if ((n.opType !== 'MatMul' && n.opType !== 'Gemm') || !n.inputs[1]?.constant) continue;
     const [a, b] = n.inputs[1].constant.dims;
     total += a * b;
-    if (quantize.has(n.name) || p.dynamicNodes.includes(n.name)) int8 += a * b;
+    // A head left out of the static set still runs dynamic int8 (unless head = 'float').
+    if (quantize.has(n.name) || p.dynamicNodes.includes(n.name) || (p.headNodes.includes(n.name) && p.dynamicNodes.length > 0)) int8 += a * b;
   }
-  return `int8 share: ${(100 * int8 / total).toFixed(1)}% of weight-MatMul multiply-adds per token (${quantize.size}/${p.sites.length} static MatMuls${p.dynamicNodes.length ? ' + dynamic LM head' : ''})`;
+  return `int8 share: ${(100 * int8 / total).toFixed(1)}% of weight-MatMul multiply-adds per token (${quantize.size}/${p.sites.length} static MatMuls${p.dynamicNodes.length ? ', embeddings/head int8' : ''})`;
 }
