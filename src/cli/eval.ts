@@ -3,6 +3,7 @@ import { machineInfo, measureLatency, peakRssBytes } from '../eval/latency.js';
 import { scoreTokens, summarize } from '../eval/perplexity.js';
 import { modelSize } from '../eval/size.js';
 import { loadModel, resolveModelSpec } from '../load/index.js';
+import { assertNotCalibratedOn } from '../quant/calibration/source.js';
 import { writeJsonAtomic } from '../util/fsx.js';
 import { Progress } from '../util/progress.js';
 import { UsageError } from '../util/errors.js';
@@ -34,6 +35,7 @@ export const evalCommand: Command = {
     const threads = intOption(v.threads, 'threads');
     const session = { threads };
     const ds = loadDataset(String(v.dataset), String(v.split));
+    assertNotCalibratedOn(model.graph({ kvCache: false }).metadata, ds);
     if (!model.tokenizer) throw new UsageError(`${model.source} has no tokenizer.json; perplexity needs one`);
     let tokens = model.tokenizer.encode(ds.text);
     const wantPpl = !v['no-perplexity'];

@@ -8,7 +8,7 @@ import type { Model } from '../ir/graph.js';
 import { DecoderRunner } from '../runtime/decoder.js';
 import { createSession } from '../runtime/session.js';
 import { readModel } from '../onnx/read.js';
-import { assertNotEvaluationText, loadCalibrationText } from '../quant/calibration/source.js';
+import { assertNotCalibratedOn, assertNotEvaluationText, CALIBRATION_METADATA, loadCalibrationText } from '../quant/calibration/source.js';
 import { applySmoothing, smoothGroups } from '../quant/smoothquant.js';
 import { cloneModel } from '../ir/graph.js';
 import { tinyGpt2 } from '../testing/random-decoder.js';
@@ -62,6 +62,11 @@ test('static-int8 QDQ model: int8 weights and Q/DQ activations, logits close to 
   // 8 MatMul weights + the shared int8 embedding / head table + the position table.
   assert.equal(int8.length, 10);
   assert.ok(report.notes.some((n) => n.startsWith('int8 share: 100.0%')));
+  // The model records its calibration text; evaluating on that same text is refused.
+  const calibText = fs.readFileSync(cfg.calibration, 'utf8');
+  assert.throws(() => assertNotCalibratedOn(model.metadata, textDataset('x', calibText, 'x')), /calibrated on/);
+  assert.doesNotThrow(() => assertNotCalibratedOn(model.metadata, textDataset('y', 'held-out text', 'y')));
+  assert.match(model.metadata[CALIBRATION_METADATA], /"sha256"/);
   // onnxruntime fuses every Q/DQ MatMul into MatMulIntegerToFloat (the int8 kernel), the head into DynamicQuantizeMatMul.
   const optimized = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-opt-')), 'opt.onnx');
   await (await createSession(model, { threads: 1, optimizedModelPath: optimized })).release();

@@ -4,7 +4,7 @@ import { Tensor } from '../ir/tensor.js';
 import { toFloat32 } from '../hf/safetensors.js';
 import { chooseParams, quantize as quantizeWith, type QuantScheme } from '../quant/primitives.js';
 import { collectActivationStats, textWindows, type ActivationStats } from '../quant/calibration/collect.js';
-import { loadCalibrationText } from '../quant/calibration/source.js';
+import { CALIBRATION_METADATA, loadCalibrationText } from '../quant/calibration/source.js';
 import { absThreshold, CALIB_METHODS, type CalibMethod } from '../quant/calibration/thresholds.js';
 import { applySmoothing, smoothGroups } from '../quant/smoothquant.js';
 import { UsageError } from '../util/errors.js';
@@ -107,6 +107,7 @@ export interface Prepared {
   headNodes: string[];
   dynamicNodes: string[];
   ranges: Ranges;
+  calibration: { name: string; sha256: string };
   notes: string[];
   skipped: PassReport['skipped'];
 }
@@ -175,7 +176,7 @@ export async function prepareStaticInt8(input: Model, c: StaticInt8Config, ctx: 
     const s = stats.get(name)!.hist;
     ctx.explain(`activation ${name}: observed [${s.min.toPrecision(4)}, ${s.max.toPrecision(4)}], range [${r.lo.toPrecision(4)}, ${r.hi.toPrecision(4)}]`);
   }
-  return { base, sites, dynamicNodes, headNodes: [...headNodes], ranges, notes, skipped: sel.skipped };
+  return { base, sites, dynamicNodes, headNodes: [...headNodes], ranges, calibration: { name: ds.name, sha256: ds.sha256 }, notes, skipped: sel.skipped };
 }
 
 const escapeRe = (s: string) => `^${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
@@ -283,7 +284,7 @@ export const staticInt8: QuantMethod<StaticInt8Config> = {
     const model = await buildStaticInt8(p, config, quantize, ctx);
     report.converted.push(...p.sites.filter((s) => quantize.has(s.node.name)).map((s) => s.weight.name), ...p.dynamicNodes);
     report.notes.push(int8Share(input, p, quantize));
-    model.metadata['quantlab.calibration'] = JSON.stringify({ dataset: config.calibration, split: config.calibSplit, windows: config.calibWindows, method: config.calibMethod });
+    model.metadata[CALIBRATION_METADATA] = JSON.stringify({ dataset: p.calibration.name, sha256: p.calibration.sha256, windows: config.calibWindows, method: config.calibMethod });
     return { model, report };
   },
 };

@@ -22,6 +22,20 @@ export function assertNotEvaluationText(calib: Dataset, evaluation: Dataset[] = 
   }
 }
 
+/** Model metadata key where a calibrated model records its calibration text ({ dataset, sha256, ... }). */
+export const CALIBRATION_METADATA = 'quantlab.calibration';
+
+/** Refuse to evaluate a calibrated model on the very text it was calibrated on. */
+export function assertNotCalibratedOn(metadata: Record<string, string>, evaluation: Dataset): void {
+  const raw = metadata[CALIBRATION_METADATA];
+  if (!raw) return;
+  let rec: { dataset?: string; sha256?: string };
+  try { rec = JSON.parse(raw); } catch { return; }
+  if (rec.sha256 === evaluation.sha256) {
+    throw new UsageError(`${evaluation.name} is the text this model was calibrated on (${rec.dataset}, same SHA-256); evaluate on a held-out split`);
+  }
+}
+
 /** Load calibration text and apply the overlap guard. */
 export function loadCalibrationText(spec: string, split = 'train'): Dataset {
   const ds = loadDataset(spec, split);
