@@ -29,10 +29,23 @@ export interface DynamicInt8Config extends SelectableConfig {
    * 'qgemm' uses com.microsoft.QGemm with transB=1 on the table as stored.
    */
   tiedHead: 'transpose' | 'qgemm';
+  /**
+   * Symmetric int8 weights read by a matmul use -64..64 instead of -127..127. onnxruntime 1.30's u8s8 kernel
+   * on this CPU sums pairs of uint8·int8 products in int16 with saturation: a weight of 127 against an
+   * activation code of 255 overflows (measured: a 64-long dot product of 255·127 returned 127.7 instead of
+   * 8128). Full range is kept for tables only gathered, and for asymmetric (uint8, u8u8 kernel) weights.
+   */
+  reduceRange: boolean;
+  /**
+   * Ablation only: also quantize MatMuls whose both inputs are activations (attention scores and
+   * probabilities·V), as onnxruntime's quantize_dynamic does unless MatMulConstBOnly is set. Softmax
+   * probabilities in uint8 steps of max/255 lose every small attention weight.
+   */
+  activationMatmuls: boolean;
 }
 
 export const dynamicInt8Defaults: DynamicInt8Config = {
-  kind: 'dynamic-int8', granularity: 'channel', symmetric: true, pattern: 'fused', tiedHead: 'transpose',
+  kind: 'dynamic-int8', granularity: 'channel', symmetric: true, pattern: 'fused', tiedHead: 'transpose', reduceRange: true, activationMatmuls: false,
 };
 
 interface QWeight { q: Value; scale: Value; zeroPoint: Value | null; scheme: QuantScheme; bytes: number }
@@ -41,6 +54,8 @@ function validate(c: DynamicInt8Config): void {
   if (c.granularity !== 'channel' && c.granularity !== 'tensor') throw new UsageError(`dynamic-int8: granularity must be 'channel' or 'tensor', got '${c.granularity}'`);
   if (typeof c.symmetric !== 'boolean') throw new UsageError('dynamic-int8: symmetric must be true or false');
   if (c.pattern !== 'fused' && c.pattern !== 'mmi') throw new UsageError(`dynamic-int8: pattern must be 'fused' or 'mmi', got '${c.pattern}'`);
+  if (typeof c.activationMatmuls !== 'boolean') throw new UsageError('dynamic-int8: activationMatmuls must be true or false');
+  if (typeof c.reduceRange !== 'boolean') throw new UsageError('dynamic-int8: reduceRange must be true or false');
   if (c.tiedHead !== 'transpose' && c.tiedHead !== 'qgemm') throw new UsageError(`dynamic-int8: tiedHead must be 'transpose' or 'qgemm', got '${c.tiedHead}'`);
 }
 
@@ -67,6 +82,7 @@ export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
     report.skipped.push(...sel.skipped);
 
     const b = new Builder(g);
+    const readByMatmul = new Set(sel.sites.filter((s) => s.op !== 'Gather').map((s) => s.weight.name));
     const cache = new Map<string, QWeight>();
     // One quantized copy per (weight, grouping): MatMul groups along axis 0 (per column); Gather and a
     // Gemm(transB) head group along axis 1 (per row of the stored table), so a tied table is shared.
@@ -74,8 +90,9 @@ export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
       const granularity = s.override.granularity === 'tensor' || (s.override.granularity === undefined && config.granularity === 'tensor') ? 'tensor' : 'channel';
       const symmetric = s.override.symmetric ?? config.symmetric;
       if (s.override.bits !== undefined && s.override.bits !== 8) throw new UsageError(`dynamic-int8: override '${s.overrideKey}' asks for ${s.override.bits} bits; this method is 8-bit only`);
-      const scheme: QuantScheme = { type: symmetric ? 'int8' : 'uint8', symmetric, granularity, axis: s.inAxis };
-      const key = `${s.weight.name}|${granularity === 'tensor' ? 't' : s.inAxis}|${symmetric}`;
+      const reduceRange = symmetric && config.reduceRange && readByMatmul.has(s.weight.name);
+      const scheme: QuantScheme = { type: symmetric ? 'int8' : 'uint8', symmetric, granularity, axis: s.inAxis, reduceRange };
+      const key = `${s.weight.name}|${granularity === 'tensor' ? 't' : s.inAxis}|${symmetric}|${reduceRange}`;
       let w = cache.get(key);
       if (w) return w;
       const x = toFloat32(s.tensor).data as Float32Array;
@@ -97,7 +114,7 @@ export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
       const old = s.node;
       const y = old.outputs[0];
       let out: Value;
-      const tag = `${w.scheme.granularity === 'tensor' ? 'per-tensor' : 'per-channel'} ${w.scheme.type}`;
+      const tag = `${w.scheme.granularity === 'tensor' ? 'per-tensor' : 'per-channel'} ${w.scheme.type}${w.scheme.reduceRange ? ' (-64..64)' : ''}`;
       if (s.op === 'Gather') {
         out = gatherDequant(b, old.name, w, old.inputs[1]!);
         ctx.explain(`Gather ${old.name}: ${tag} table ${w.q.name} with per-row scales`);
@@ -116,6 +133,18 @@ export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
       if (s.op === 'Gemm' && old.inputs[2]) out = b.op('Add', [out, old.inputs[2]], {}, { name: `${old.name}/bias` });
       g.replaceAllUses(y, out);
       g.removeNode(old);
+    }
+    if (config.activationMatmuls) {
+      for (const node of g.nodes.filter((n) => n.opType === 'MatMul' && n.domain === '' && n.inputs.every((v) => v && !v.isConstant))) {
+        const [aq, as, azp] = b.opN('DynamicQuantizeLinear', [node.inputs[0]!], 3, {}, { name: `${node.name}/quantize_a` });
+        const [bq, bs, bzp] = b.opN('DynamicQuantizeLinear', [node.inputs[1]!], 3, {}, { name: `${node.name}/quantize_b` });
+        const acc = b.op('MatMulInteger', [aq, bq, azp, bzp], {}, { name: `${node.name}/MatMulInteger` });
+        const y = b.op('Mul', [b.op('Cast', [acc], { to: 1 }, { name: `${node.name}/cast` }), b.op('Mul', [as, bs], { }, { name: `${node.name}/scale` })], {}, { name: `${node.name}/dequantize` });
+        g.replaceAllUses(node.outputs[0], y);
+        g.removeNode(node);
+        ctx.explain(`MatMul ${node.name}: both inputs quantized at run time (activationMatmuls ablation)`);
+      }
+      report.notes.push('activation×activation MatMuls quantized (ablation)');
     }
     model.requireOpset('com.microsoft', 1);
     g.removeUnusedInitializers();

@@ -97,3 +97,16 @@ test('quantize + dequantize error is at most half a step; 100 MB/s class speed',
 test('transpose swaps rows and columns for any element type', () => {
   assert.deepEqual([...transpose(Int8Array.from([1, 2, 3, 4, 5, 6]), 2, 3)], [1, 4, 2, 5, 3, 6]);
 });
+
+test('reduceRange: symmetric int8 uses -64..64 (scale absmax/64), asymmetric uint8 uses 0..127', () => {
+  const x = f32([1.28, -0.64, 0.3, -1]);
+  const s: QuantScheme = { type: 'int8', symmetric: true, granularity: 'tensor', axis: 0, reduceRange: true };
+  const { q, params } = quantizeMatrix(x, 1, 4, s);
+  assert.equal(params.scale[0], Math.fround(1.28 / 64));
+  assert.deepEqual([...q], [64, -32, 15, -50]);
+  const a: QuantScheme = { type: 'uint8', symmetric: false, granularity: 'tensor', axis: 0, reduceRange: true };
+  const r = quantizeMatrix(f32([-1, 0, 1.54]), 1, 3, a);
+  assert.equal(r.params.scale[0], Math.fround(2.54 / 127));
+  assert.equal(r.params.zeroPoint[0], 50);
+  assert.deepEqual([...r.q], [0, 50, 127]);
+});

@@ -26,6 +26,12 @@ export interface QuantScheme extends Grouping {
   type: QuantType;
   /** Symmetric: zero point fixed at the middle of the range, scale = absmax / (2^(bits-1) - 1). */
   symmetric: boolean;
+  /**
+   * One bit less of range (onnxruntime's reduce_range): symmetric int8 uses -64..64, asymmetric uint8 0..127.
+   * Needed for int8 weights read by onnxruntime's u8s8 CPU kernels, whose int16 pair sums saturate
+   * when |w| > 64 meets a large uint8 activation (measured; see passes/dynamic-int8.ts).
+   */
+  reduceRange?: boolean;
 }
 
 export interface QuantParams {
@@ -38,6 +44,15 @@ export interface QuantParams {
 }
 
 export interface QuantRange { qmin: number; qmax: number; bits: number; signed: boolean }
+
+/** The codes a scheme may use: the type's full range, or one bit less with `reduceRange`. */
+export function schemeRange(s: Pick<QuantScheme, 'type' | 'symmetric' | 'reduceRange'>): { qmin: number; qmax: number; half: number; mid: number } {
+  const { qmin, qmax, bits, signed } = quantRange(s.type);
+  const mid = signed ? 0 : 2 ** (bits - 1);
+  if (!s.reduceRange) return { qmin, qmax, half: 2 ** (bits - 1) - 1, mid };
+  const half = 2 ** (bits - 2);
+  return s.symmetric ? { qmin: mid - half, qmax: mid + half, half, mid } : { qmin: signed ? -half : 0, qmax: signed ? half - 1 : 2 * half - 1, half, mid };
+}
 
 export function quantRange(t: QuantType): QuantRange {
   switch (t) {
@@ -96,11 +111,9 @@ export function chooseParams(x: Float32Array, rows: number, cols: number, s: Qua
       }
     }
   }
-  const { qmin, qmax, bits, signed } = quantRange(s.type);
+  const { qmin, qmax, half, mid } = schemeRange(s);
   const scale = new Float32Array(n);
   const zeroPoint = new Int32Array(n);
-  const half = 2 ** (bits - 1) - 1;
-  const mid = signed ? 0 : 2 ** (bits - 1);
   for (let g = 0; g < n; g++) {
     if (s.symmetric) {
       const amax = Math.max(-lo[g], hi[g]);
@@ -119,8 +132,8 @@ export function chooseParams(x: Float32Array, rows: number, cols: number, s: Qua
 /** q = clamp(roundEven(x / scale) + zp, qmin, qmax), one element per byte (signed types in an Int8Array). */
 export function quantize(x: Float32Array, rows: number, cols: number, s: QuantScheme, p: QuantParams): Int8Array | Uint8Array {
   const { br, bc } = groupShape(rows, cols, s);
-  const { qmin, qmax, signed } = quantRange(s.type);
-  const out = signed ? new Int8Array(rows * cols) : new Uint8Array(rows * cols);
+  const { qmin, qmax } = schemeRange(s);
+  const out = quantRange(s.type).signed ? new Int8Array(rows * cols) : new Uint8Array(rows * cols);
   const gc = p.dims[1];
   for (let r = 0; r < rows; r++) {
     const gr = ((r / br) | 0) * gc;

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Model } from '../ir/graph.js';
+import { loadModel } from '../load/index.js';
+import { encodeModel } from '../onnx/write.js';
+import { DecoderRunner } from '../runtime/decoder.js';
+import { fixtureDir, idsTensor, readReference } from '../testing/fixtures.js';
+import { dynamicInt8, dynamicInt8Defaults, type DynamicInt8Config } from './dynamic-int8.js';
+import type { PassContext, PassResult } from './pass.js';
+
+// Tiny random GPT-2 (vocab 80, hidden 32, 2 layers, tied head) with PyTorch reference logits.
+const FIXTURE = 'gpt2-prefix';
+const quiet: PassContext = { explain: () => {} };
+
+async function logits(model: Model, rows: number[][]): Promise<Float32Array> {
+  const r = await DecoderRunner.create(model, { threads: 1 });
+  try { return (await r.run(idsTensor(rows), rows.length)).logits.data as Float32Array; } finally { await r.release(); }
+}
+
+function relL2(a: Float32Array, b: Float32Array): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
+  return Math.sqrt(num / den);
+}
+
+const run = (m: Model, over: Partial<DynamicInt8Config> = {}) => dynamicInt8.run(m, { ...dynamicInt8Defaults, ...over }, quiet) as PassResult;
+
+test('dynamic-int8 replaces every weight MatMul, the tied head and both embeddings; the int8 table is stored once', () => {
+  const src = loadModel(fixtureDir(FIXTURE)).graph({ kvCache: true });
+  const { model, report } = run(src);
+  const g = model.graph;
+  const ops = (t: string) => g.nodes.filter((n) => n.opType === t);
+  // Only the two activation×activation attention MatMuls per layer remain.
+  assert.ok(ops('MatMul').every((n) => !n.inputs[1]?.isConstant));
+  assert.equal(ops('MatMul').length, 2 * 2);
+  assert.equal(ops('Gemm').length, 0);
+  assert.equal(ops('DynamicQuantizeMatMul').length, 2 * 4 + 1);
+  const floatWeights = g.initializers().filter((v) => v.constant!.dtype === 'float32' && v.constant!.dims.length === 2);
+  assert.deepEqual(floatWeights.map((v) => v.name), [], 'no 2-D float weight left');
+  const wte = g.initializers().filter((v) => v.constant!.dtype === 'int8' && v.constant!.dims.join() === '80,32');
+  assert.equal(wte.length, 1, 'one int8 [vocab, hidden] table');
+  assert.equal(wte[0].users().length, 2, 'read by the embedding Gather and the head Transpose');
+  // The input model is untouched.
+  assert.equal(src.graph.nodes.filter((n) => n.opType === 'Gemm').length, 1);
+  assert.ok(src.graph.initializers().some((v) => v.name === 'transformer.wte.weight'));
+  assert.equal(report.converted.length, 2 * 4 + 2);
+});
+
+test('dynamic-int8 stores exactly one byte per weight plus one fp32 scale per output channel / table row', () => {
+  const src = loadModel(fixtureDir(FIXTURE)).graph({ kvCache: true });
+  const { model } = run(src);
+  const V = 80, H = 32, P = 64, L = 2;
+  const weights = V * H + P * H + L * (H * 3 * H + H * H + H * 4 * H + 4 * H * H);
+  const scales = V + P + L * (3 * H + H + 4 * H + H);
+  const bytesOf = (dtype: string) => model.graph.initializers().filter((v) => v.constant!.dtype === dtype).reduce((s, v) => s + v.constant!.byteLength, 0);
+  assert.equal(bytesOf('int8'), weights);
+  const scaleBytes = model.graph.initializers().filter((v) => v.name.includes('_scale')).reduce((s, v) => s + v.constant!.byteLength, 0);
+  assert.equal(scaleBytes, 4 * scales);
+  // Serialised size: initializer bytes plus the graph structure (names, node protos), a few tens of KB here.
+  const total = model.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+  const file = encodeModel(model).length;
+  assert.ok(file > total && file - total < 40_000, `file ${file} vs initializer bytes ${total}`);
+});
+
+// Tolerance: per-channel weights have a relative error ~ 1/(64·√3) per element (7-bit reduced range) or
+// 1/(127·√3) (asymmetric uint8), and the dynamically quantized uint8 activations ~ 1/(255·√3) per tensor.
+// Measured logit relative L2 on this fixture (uniform random weights, the worst case for saturation):
+// 2.6e-2 symmetric, 1.5e-2 asymmetric, 4.6e-2 per-tensor; full-range int8 gives 9.5e-2 through the u8s8
+// kernel's int16 saturation. The bounds fail for that and for any wrong scale, layout or zero point (≥ 0.3).
+for (const [what, over, tol] of [
+  ['per-channel symmetric (default)', {}, 0.04],
+  ['per-channel symmetric, full int8 range (u8s8 saturation)', { reduceRange: false }, 0.12],
+  ['per-channel, DynamicQuantizeLinear+MatMulInteger pattern', { pattern: 'mmi' }, 0.04],
+  ['per-channel, QGemm transB head', { tiedHead: 'qgemm' }, 0.04],
+  ['per-channel asymmetric', { symmetric: false }, 0.02],
+  ['per-tensor symmetric', { granularity: 'tensor' }, 0.08],
+  ['per-channel asymmetric, reduced range ignored for uint8', { symmetric: false, reduceRange: true }, 0.02],
+] as [string, Partial<DynamicInt8Config>, number][]) {
+  test(`dynamic-int8 logits stay close to FP32: ${what}`, async () => {
+    const loaded = loadModel(fixtureDir(FIXTURE));
+    const ref = readReference(FIXTURE);
+    for (const kvCache of [false, true]) {
+      const src = loaded.graph({ kvCache });
+      const want = await logits(src, ref.inputIds);
+      const got = await logits(run(src, over).model, ref.inputIds);
+      const err = relL2(got, want);
+      console.log(`  ${what}, ${kvCache ? 'kv-cache' : 'full'} graph: relative L2 ${err.toExponential(2)}`);
+      assert.ok(err < tol, `relative L2 ${err} ≥ ${tol}`);
+    }
+  });
+}
+
+test('dynamic-int8 with the embedding excluded keeps an fp32 table for the Gather and an int8 copy for the head', () => {
+  const src = loadModel(fixtureDir(FIXTURE)).graph({ kvCache: true });
+  const explained: string[] = [];
+  const { model, report } = dynamicInt8.run(src, { ...dynamicInt8Defaults, select: { excludeOps: ['Gather'] } }, { explain: (m) => explained.push(m) }) as { model: Model; report: { skipped: { node: string; reason: string }[] } };
+  assert.ok(model.graph.initializers().some((v) => v.name === 'transformer.wte.weight' && v.constant!.dtype === 'float32'));
+  assert.deepEqual(report.skipped.filter((s) => s.reason === 'op type Gather excluded').map((s) => s.node), ['embed_tokens', 'embed_positions']);
+  assert.ok(explained.some((m) => m.includes('embed_tokens') && m.includes('op type Gather excluded')));
+});
+
+test('dynamic-int8 rejects a 4-bit override and bad config values', () => {
+  const src = loadModel(fixtureDir(FIXTURE)).graph({ kvCache: true });
+  assert.throws(() => dynamicInt8.run(src, { ...dynamicInt8Defaults, select: { overrides: { '*c_fc*': { bits: 4 } } } }, quiet), /8-bit only/);
+  assert.throws(() => dynamicInt8.run(src, { ...dynamicInt8Defaults, granularity: 'block' as never }, quiet), /granularity must be/);
+});
