@@ -1,5 +1,5 @@
 // Measures static-int8 configurations on one model: perplexity on a full split, size, latency.
-// Usage: node scripts/static-int8-table.mjs <model> <rows.json|-> [--max-tokens N] [--latency] [--threads N]
+// Usage: node benchmarks/static-int8.mjs <model> <rows.json|-> [--max-tokens N] [--latency] [--threads N]
 // rows: [{ "label": "...", "config": { ...static-int8 fields } }, ...]; label "fp32" / "dynamic-int8" are baselines.
 import fs from 'node:fs';
 import { loadModel } from '../dist/load/index.js';
