@@ -1,3 +1,4 @@
+import { benchCommand } from './bench.js';
 import { checkCommand } from './check.js';
 import type { Command } from './command.js';
 import { evalCommand } from './eval.js';
@@ -8,4 +9,4 @@ import { synthCommand } from './synth.js';
 import { trainCommand } from './train.js';
 
 /** Every subcommand, in --help order. */
-export const COMMANDS: Command[] = [evalCommand, inspectCommand, synthCommand, quantizeCommand, exportCommand, checkCommand, trainCommand];
+export const COMMANDS: Command[] = [evalCommand, inspectCommand, synthCommand, quantizeCommand, exportCommand, checkCommand, trainCommand, benchCommand];

@@ -12,6 +12,8 @@ export interface LockstepOptions {
   /** Windows per forward pass (windows of the same shape are batched; default 2). */
   batchSize?: number;
   session?: SessionOptions;
+  /** Checked between batches: an aborted run stops with the signal's reason. */
+  signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -43,6 +45,7 @@ export async function evaluateLockstep(reference: Model, variants: { name: strin
     const batchSize = Math.max(1, opts.batchSize ?? 2);
     let k = 0, done = 0;
     for (let i = 0; i < windows.length;) {
+      opts.signal?.throwIfAborted();
       const group = takeGroup(windows, i, batchSize);
       i += group.length;
       const { ids, labels, positions, S } = feeds(group, tokens);

@@ -1,0 +1,89 @@
+import type { Model } from '../ir/graph.js';
+import { lastArgmax } from '../eval/latency.js';
+import { stats, type Stats } from '../eval/stats.js';
+import { DecoderRunner } from '../runtime/decoder.js';
+import type { ort, SessionOptions } from '../runtime/session.js';
+
+export interface InterleavedOptions {
+  promptTokens: number;
+  decodeTokens: number;
+  warmup: number;
+  repetitions: number;
+  session?: SessionOptions;
+  /** Token ids the prompt is drawn from (e.g. the dataset). */
+  promptIds: ArrayLike<number>;
+  /** Model's maximum positions: decode starts after min(P, maxPositions − N) tokens. */
+  maxPositions?: number;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface VariantLatency {
+  prefill_ms: Stats;
+  decode_ms: Stats;
+  prefill_tokens_per_s: number;
+  decode_tokens_per_s: number;
+  session_load_ms: number;
+}
+
+/**
+ * Prefill and per-token decode latency of several models, interleaved: each round runs one
+ * repetition of every model (the order rotates every round), so all of them see the same machine
+ * load over time. Same threads, same prompt, warm-up rounds discarded.
+ */
+export async function measureInterleaved(models: { name: string; model: Model }[], opts: InterleavedOptions): Promise<{ results: Map<string, VariantLatency>; decodeContext: number }> {
+  const P = opts.promptTokens, N = opts.decodeTokens;
+  const prompt = BigInt64Array.from({ length: P }, (_, i) => BigInt(opts.promptIds[i % opts.promptIds.length]));
+  const ctxLen = Math.max(1, Math.min(P, (opts.maxPositions ?? Infinity) - N));
+  const runners: DecoderRunner[] = [];
+  const loadMs: number[] = [];
+  try {
+    for (const m of models) {
+      const t0 = performance.now();
+      const r = await DecoderRunner.create(m.model, opts.session);
+      loadMs.push(performance.now() - t0);
+      runners.push(r);
+      if (!r.hasKvCache) throw new Error(`${m.name}: latency needs the KV-cache form of the graph (past_key_values inputs)`);
+    }
+    const prefill = models.map(() => [] as number[]);
+    const decode = models.map(() => [] as number[]);
+    const rounds = opts.warmup + opts.repetitions;
+    for (let round = 0; round < rounds; round++) {
+      for (let j = 0; j < models.length; j++) {
+        opts.signal?.throwIfAborted();
+        const v = (j + round) % models.length;
+        const { p, d } = await oneRepetition(runners[v], prompt, ctxLen, N);
+        if (round >= opts.warmup) { prefill[v].push(p); decode[v].push(...d); }
+        opts.onProgress?.(round * models.length + j + 1, rounds * models.length);
+      }
+    }
+    const results = new Map<string, VariantLatency>();
+    models.forEach((m, v) => {
+      const ps = stats(prefill[v]), ds = stats(decode[v]);
+      results.set(m.name, { prefill_ms: ps, decode_ms: ds, prefill_tokens_per_s: (P / ps.p50) * 1000, decode_tokens_per_s: 1000 / ds.p50, session_load_ms: loadMs[v] });
+    });
+    return { results, decodeContext: ctxLen };
+  } finally {
+    for (const r of runners) await r.release();
+  }
+}
+
+/** One prefill of the prompt, then N greedy decode steps with the KV cache (each timed). */
+async function oneRepetition(runner: DecoderRunner, prompt: BigInt64Array, ctxLen: number, N: number): Promise<{ p: number; d: number[] }> {
+  const a = performance.now();
+  let out = await runner.run(prompt, 1);
+  const p = performance.now() - a;
+  // A model with few positions cannot decode after a full-length prompt: decode after a shorter one.
+  if (ctxLen < prompt.length) out = await runner.run(prompt.subarray(0, ctxLen), 1);
+  let cache = runner.nextCache(out);
+  let next = lastArgmax(out.logits as ort.Tensor);
+  const d: number[] = [];
+  for (let t = 0; t < N; t++) {
+    const s = performance.now();
+    const o = await runner.run(BigInt64Array.of(BigInt(next)), 1, cache);
+    d.push(performance.now() - s);
+    cache = runner.nextCache(o);
+    next = lastArgmax(o.logits as ort.Tensor);
+  }
+  return { p, d };
+}

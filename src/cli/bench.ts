@@ -1,0 +1,69 @@
+import path from 'node:path';
+import { runBench } from '../bench/run.js';
+import { defaultMethods } from '../bench/variants.js';
+import { loadModel, resolveModelSpec } from '../load/index.js';
+import { renderMarkdown } from '../report/markdown.js';
+import type { Command } from './command.js';
+import { intOption, requireString } from './options.js';
+
+export const benchCommand: Command = {
+  name: 'bench',
+  summary: 'quantize with every method, measure quality, speed and size the same way, write the trade-off report',
+  usage: 'quantlab bench --model <folder|onnx|hub id> [--dataset brown|wikitext2|<file>] [--split test] [--methods fp32,dynamic-int8,…] [--out <folder>] [--ctx N] [--stride N] [--max-tokens N] [--threads N] [--reps N]',
+  options: {
+    model: { type: 'string', description: 'model folder (HF safetensors or ONNX export), .onnx file or Hugging Face id', valueName: 'path|id' },
+    dataset: { type: 'string', description: 'brown, wikitext2 or a text file', default: 'brown', valueName: 'name|file' },
+    split: { type: 'string', description: 'dataset split', default: 'test', valueName: 'split' },
+    methods: { type: 'string', description: 'comma-separated methods (default: fp32 and every registered method; fp32 is always included)', valueName: 'list' },
+    out: { type: 'string', description: 'report folder; quantized variants are cached in <out>/variants/ and reused on a re-run (default out/bench-<model name>)', valueName: 'folder' },
+    ctx: { type: 'string', description: 'perplexity window (default: the model maximum positions, at most 1024)', valueName: 'N' },
+    stride: { type: 'string', description: 'window stride (default ctx/2)', valueName: 'N' },
+    'max-tokens': { type: 'string', description: 'evaluate only the first N tokens of the dataset', valueName: 'N' },
+    batch: { type: 'string', description: 'windows per forward pass in the quality evaluation', default: '2', valueName: 'N' },
+    threads: { type: 'string', description: 'onnxruntime intra-op threads for every measurement (default: all cores)', valueName: 'N' },
+    reps: { type: 'string', description: 'latency repetitions per variant (interleaved rounds)', default: '5', valueName: 'N' },
+    warmup: { type: 'string', description: 'warm-up rounds (discarded)', default: '1', valueName: 'N' },
+    'prompt-tokens': { type: 'string', description: 'prefill prompt length (capped at the model positions)', default: '512', valueName: 'N' },
+    'decode-tokens': { type: 'string', description: 'decode steps timed per repetition', default: '32', valueName: 'N' },
+    'no-quality': { type: 'boolean', description: 'latency and size only (random-weight models: perplexity is meaningless)' },
+    'no-memory': { type: 'boolean', description: 'skip the per-variant peak memory measurement' },
+  },
+  async run(v) {
+    const spec = requireString(v.model, 'model');
+    const model = await resolveModelSpec(spec);
+    const methods = typeof v.methods === 'string' ? v.methods.split(',').map((s) => s.trim()).filter(Boolean) : defaultMethods();
+    const out = typeof v.out === 'string' ? v.out : path.join('out', `bench-${path.basename(path.resolve(loadModel(model).source)).replace(/\.onnx$/, '')}`);
+    // Ctrl-C: stop at the next checkpoint (no report is written; finished variants stay cached).
+    // A second Ctrl-C exits at once; report files are only ever renamed into place whole.
+    const abort = new AbortController();
+    const onSigint = () => {
+      if (abort.signal.aborted) process.exit(130);
+      process.stderr.write('\ninterrupted: stopping (Ctrl-C again to exit now)\n');
+      abort.abort(new Error('interrupted'));
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      const { report, files } = await runBench({
+        model, methods, out,
+        dataset: String(v.dataset), split: String(v.split), quality: !v['no-quality'], memory: !v['no-memory'],
+        ctx: intOption(v.ctx, 'ctx'), stride: intOption(v.stride, 'stride'), maxTokens: intOption(v['max-tokens'], 'max-tokens'),
+        batch: intOption(v.batch, 'batch'), threads: intOption(v.threads, 'threads'),
+        repetitions: intOption(v.reps, 'reps'), warmup: v.warmup === '0' ? 0 : intOption(v.warmup, 'warmup'),
+        promptTokens: intOption(v['prompt-tokens'], 'prompt-tokens'), decodeTokens: intOption(v['decode-tokens'], 'decode-tokens'),
+        signal: abort.signal,
+      });
+      const md = renderMarkdown(report);
+      console.log(md.slice(0, md.indexOf('## Protocol')).trimEnd());
+      console.log(`\nreport written (${report.wall_s.toFixed(0)} s): ${files.join(', ')}`);
+      return 0;
+    } catch (e) {
+      if (abort.signal.aborted) {
+        console.error(`quantlab bench: interrupted; no report written. Finished variants are cached in ${path.join(out, 'variants')}: run the same command again to resume.`);
+        return 130;
+      }
+      throw e;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  },
+};
