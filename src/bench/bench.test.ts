@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { loadDataset } from '../data/index.js';
+import { perplexity } from '../eval/perplexity.js';
+import { loadModel } from '../load/index.js';
+import { METHODS } from '../passes/registry.js';
+import { sharedGpt2Dir } from '../testing/fixtures.js';
+import { UsageError } from '../util/errors.js';
+import { BenchProgress } from './progress.js';
+import { runBench, type BenchOptions } from './run.js';
+import { defaultMethods, parseMethods } from './variants.js';
+
+test('methods: fp32 first and always present; an unknown method names the known ones', () => {
+  assert.deepEqual(defaultMethods(), ['fp32', ...METHODS.map((m) => m.kind)]);
+  assert.deepEqual(parseMethods([]), ['fp32']);
+  if (METHODS.length) assert.deepEqual(parseMethods([METHODS[0].kind, 'fp32', METHODS[0].kind]), ['fp32', METHODS[0].kind]);
+  assert.throws(() => parseMethods(['int3-magic']), (e: unknown) => e instanceof UsageError && e.message === `unknown method 'int3-magic' (known: ${defaultMethods().join(', ')})`);
+});
+
+test('bench on the 12M GPT-2: FP32 reproduces eval perplexity, a method is compared on the same windows, re-run reuses variants', { timeout: 120_000 }, async () => {
+  const dir = sharedGpt2Dir();
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-bench-'));
+  const method = METHODS.find((m) => m.kind === 'dynamic-int8')?.kind;
+  const opts: BenchOptions = {
+    model: dir, out, methods: method ? ['fp32', method] : ['fp32'], dataset: 'brown', split: 'test', maxTokens: 700, ctx: 256, stride: 128,
+    threads: 1, promptTokens: 64, decodeTokens: 4, warmup: 0, repetitions: 2, progress: new BenchProgress([], () => {}),
+  };
+  try {
+    const { report, files } = await runBench(opts);
+    assert.deepEqual(files.map((f) => path.basename(f)), ['report.md', 'report.json', 'report.csv', 'report.html']);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')).schema, 'quantlab.report/1');
+    const loaded = loadModel(dir);
+    const tokens = loaded.tokenizer!.encode(loadDataset('brown', 'test').text).slice(0, 700);
+    const ref = await perplexity(loaded.graph({ kvCache: false }), tokens, { ctx: 256, stride: 128, session: { threads: 1 } });
+    const [fp32, q] = report.rows;
+    assert.equal(fp32.method, 'fp32');
+    assert.ok(Math.abs(fp32.perplexity! - ref.perplexity) < 1e-9 * ref.perplexity, `${fp32.perplexity} vs eval ${ref.perplexity}`);
+    assert.equal(report.protocol.tokens_scored, 699);
+    assert.equal(report.protocol.windows, ref.windows);
+    assert.deepEqual([fp32.quality!.kld_mean, fp32.quality!.same_top_pct, fp32.speedup_decode], [0, 100, 1]);
+    assert.equal(fp32.size.file_bytes, fs.statSync(path.join(out, 'variants', 'fp32', 'onnx', 'model.onnx')).size);
+    assert.equal(fp32.size.compression, 1);
+    assert.equal(fp32.latency!.decode_ms.n, 2 * 4);
+    assert.equal(fp32.latency!.prefill_ms.n, 2);
+    assert.ok(fp32.peak_rss_bytes! > 50 * 2 ** 20 && fp32.peak_rss_bytes! < 4 * 2 ** 30, `peak RSS ${fp32.peak_rss_bytes}`);
+    if (q) {
+      assert.equal(q.quality!.tokens, 699);
+      assert.ok(q.quality!.kld_mean > 0 && q.quality!.kld_mean < 0.05, `KLD ${q.quality!.kld_mean}`);
+      assert.ok(q.quality!.same_top_pct > 85, `top-1 ${q.quality!.same_top_pct}`);
+      assert.ok(Math.abs(q.delta_ppl_pct!) < 3, `ΔPPL ${q.delta_ppl_pct}`);
+      assert.ok(q.size.compression > 3, `compression ${q.size.compression}`);
+      assert.equal(q.cached, false);
+      // Resume: the finished variant is reused, and its numbers do not change.
+      const again = await runBench({ ...opts, memory: false });
+      assert.equal(again.report.rows[1].cached, true);
+      assert.equal(again.report.rows[1].perplexity, q.perplexity);
+      assert.equal(again.report.rows[1].quality!.kld_mean, q.quality!.kld_mean);
+      assert.equal(again.report.rows[1].peak_rss_bytes, null);
+    }
+    // An interrupted run writes no report.
+    const out2 = path.join(out, 'aborted');
+    await assert.rejects(runBench({ ...opts, out: out2, signal: AbortSignal.abort(new Error('interrupted')) }), /interrupted/);
+    assert.equal(fs.existsSync(path.join(out2, 'report.md')), false);
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
