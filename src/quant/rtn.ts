@@ -36,7 +36,7 @@ export const blockScheme = (fmt: BlockFormat): QuantScheme => ({
  * RTN over row-major `rows` [N, K].
  * Symmetric uses the full code range as MLAS and llama.cpp Q4_0 do: scale = m / -2^(bits-1) with m
  * the block's value of largest magnitude (sign kept), so m lands exactly on code 0 and all 16 (256)
- * levels are used; absmax / 7 would leave one of 16 levels empty (measured PPL in the docs).
+ * levels are used; absmax / 7 would leave one of 16 levels unused.
  * Asymmetric: the shared primitive (range widened to include 0, 2^bits - 1 steps).
  */
 export const rtnQuantize: BlockQuantizer = (rows, n, k, fmt) => {
