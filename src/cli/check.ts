@@ -66,7 +66,7 @@ function header(web: boolean, tjs: boolean): string {
 function cmp(c: PathComparison | { error: string } | undefined, n: number): string {
   if (!c) return '-';
   if ('error' in c) return `error: ${c.error}`.slice(0, 120);
-  return `${c.maxAbs.toExponential(2)} (${c.tolerance}) ${c.tokenAgree}/${n}`;
+  return `${c.maxAbs.toExponential(2)} (${c.tolerance}) ${c.tokenAgree}/${n}${c.ties ? ` +${c.ties} tie` : ''}`;
 }
 
 function line(r: ParityRow, web: boolean, tjs: boolean): string {

@@ -25,7 +25,8 @@ export const TJS_DTYPES: readonly DtypeSpec[] = [
   { dtype: 'int8', suffix: '_int8', steps: [{ kind: 'static-int8' }], summary: 'static int8 (QDQ), activation ranges calibrated on text (opt-in: calibration runs the model)' },
   { dtype: 'uint8', suffix: '_uint8', steps: [{ kind: 'dynamic-int8', config: { symmetric: false } }], summary: 'dynamic int8, asymmetric uint8 weights per channel' },
   { dtype: 'q4', suffix: '_q4', steps: [{ kind: 'int4-weight' }], summary: '4-bit block weights (MatMulNBits), float32 compute' },
-  { dtype: 'q4f16', suffix: '_q4f16', steps: [{ kind: 'fp16' }, { kind: 'int4-weight' }], summary: '4-bit block weights on the float16 model' },
+  // int4 first: fp16 then converts the remaining float compute around MatMulNBits (the other order gives a mistyped graph).
+  { dtype: 'q4f16', suffix: '_q4f16', steps: [{ kind: 'int4-weight' }, { kind: 'fp16' }], summary: '4-bit block weights, float16 compute elsewhere' },
 ];
 
 /** What `--dtypes` means when it is not given. */

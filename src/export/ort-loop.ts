@@ -70,6 +70,21 @@ export async function cachedGreedy(ort: OrtLike, s: SessionLike, kv: KvLayout, p
   }
 }
 
+/**
+ * The cached path fed a given continuation (teacher forcing): prefill `prompt`, then one step per token
+ * of `tokens` but the last. Rows line up with another runtime's rows even where a near-tie would
+ * have sent free-running greedy decoding down another path.
+ */
+export async function cachedForced(ort: OrtLike, s: SessionLike, kv: KvLayout, prompt: number[], tokens: number[]): Promise<Float32Array[]> {
+  let out = await step(ort, s, kv, prompt);
+  const logits = logitRows(out.logits);
+  for (const t of tokens.slice(0, -1)) {
+    out = await step(ort, s, kv, [t], nextCache(kv, out));
+    logits.push(...logitRows(out.logits));
+  }
+  return logits;
+}
+
 /** Largest |a - b| over matching rows. */
 export function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
   if (a.length !== b.length) throw new Error(`logit rows differ in count: ${a.length} vs ${b.length}`);

@@ -5,7 +5,8 @@ import { DecoderRunner } from '../runtime/decoder.js';
 import { argmax, greedyGenerate } from '../runtime/generate.js';
 import { ort, type SessionOptions } from '../runtime/session.js';
 import { InputError, UsageError } from '../util/errors.js';
-import { cachedGreedy, fullPass, kvLayout, maxAbsDiff, type KvLayout, type OrtLike, type SessionLike } from './ort-loop.js';
+import { halfArrayToF32 } from '../util/half.js';
+import { cachedForced, cachedGreedy, fullPass, kvLayout, maxAbsDiff, type KvLayout, type OrtLike, type SessionLike } from './ort-loop.js';
 
 /** transformers.js file suffixes (DEFAULT_DTYPE_SUFFIX_MAPPING), longest first so _q4f16 wins over _q4. */
 const SUFFIX_TO_DTYPE: [string, string][] = [
@@ -29,13 +30,18 @@ export function listVariants(dir: string): VariantFile[] {
 }
 
 /**
- * Default max |Δlogits| between the KV-cache and full-sequence paths of one file. Dynamic int8
- * quantizes activations with one range per tensor per call, so a token decoded alone sees other
- * scales than the same token inside the whole sequence; float16 rounds differently per shape.
+ * Default max |Δlogits| between the KV-cache and full-sequence paths of one file (about 2x the largest
+ * measured on the 12M GPT-2 and the tiny Llama, see docs/transformers-js.md). Dynamic int8 quantizes
+ * activations with one range per tensor per call, so a token decoded alone gets other scales than the
+ * same token inside the whole sequence.
  */
-export const KV_TOLERANCE: Record<string, number> = { fp32: 1e-3, fp16: 0.25, q8: 1.0, int8: 1.0, uint8: 1.0, q4: 0.05, q4f16: 0.25 };
-/** Same file, same feeds, another runtime build (onnxruntime-web WASM or transformers.js). */
-export const RUNTIME_TOLERANCE: Record<string, number> = { fp32: 1e-3, fp16: 0.1, q8: 0.1, int8: 0.1, uint8: 0.1, q4: 0.02, q4f16: 0.1 };
+export const KV_TOLERANCE: Record<string, number> = { fp32: 1e-3, fp16: 0.05, q8: 1.0, int8: 1.0, uint8: 1.0, q4: 0.1, q4f16: 0.1 };
+/**
+ * Same file and feeds under another runtime (onnxruntime-web WASM, transformers.js). q4/q4f16 are loose
+ * because onnxruntime-node runs MatMulNBits accuracy_level 4 with int8 activations while the WASM
+ * build computes it in float32 (equal to node at accuracy_level 0).
+ */
+export const RUNTIME_TOLERANCE: Record<string, number> = { fp32: 1e-3, fp16: 0.05, q8: 0.1, int8: 0.1, uint8: 0.1, q4: 0.3, q4f16: 0.3 };
 
 export interface ParityOptions {
   dir: string;
@@ -51,7 +57,12 @@ export interface ParityOptions {
   session?: SessionOptions;
 }
 
-export interface PathComparison { maxAbs: number; tokenAgree: number; tokens: number[]; tolerance: number; ok: boolean }
+/**
+ * One path against the reference on the same token sequence. `tokenAgree` counts positions whose
+ * argmax is the reference's token; a disagreement is a `tie` when the reference's top logit leads
+ * the other path's choice by at most 2·tolerance (rounding can flip it), otherwise it fails the check.
+ */
+export interface PathComparison { maxAbs: number; tokenAgree: number; ties: number; tokens: number[]; tolerance: number; ok: boolean }
 
 export interface ParityRow {
   dtype: string;
@@ -105,11 +116,22 @@ function eosTokenId(dir: string): number | undefined {
 
 const tol = (table: Record<string, number>, dtype: string, override?: number) => override ?? table[dtype] ?? 1.0;
 
-function compare(dtype: string, ref: { tokens: number[]; logits: Float32Array[] }, got: { tokens: number[]; logits: Float32Array[] }, tolerance: number): PathComparison {
+function compare(ref: { tokens: number[]; logits: Float32Array[] }, got: { tokens: number[]; logits: Float32Array[] }, tolerance: number): PathComparison {
   const maxAbs = maxAbsDiff(ref.logits, got.logits);
-  const tokenAgree = ref.tokens.filter((t, i) => got.tokens[i] === t).length;
-  return { maxAbs, tokenAgree, tokens: got.tokens, tolerance, ok: maxAbs <= tolerance && tokenAgree === ref.tokens.length && got.tokens.length === ref.tokens.length };
+  const first = ref.logits.length - ref.tokens.length; // row predicting ref.tokens[0]
+  let tokenAgree = 0;
+  let ties = 0;
+  ref.tokens.forEach((t, i) => {
+    const mine = got.tokens[i];
+    if (mine === t) { tokenAgree++; return; }
+    const row = ref.logits[first + i];
+    if (mine !== undefined && row[t] - row[mine] <= 2 * tolerance) ties++;
+  });
+  const ok = maxAbs <= tolerance && got.tokens.length === ref.tokens.length && tokenAgree + ties === ref.tokens.length;
+  return { maxAbs, tokenAgree, ties, tokens: got.tokens, tolerance, ok };
 }
+
+const argmaxRows = (rows: Float32Array[]) => rows.map((r) => argmax(r, 0, r.length));
 
 async function checkVariant(v: VariantFile, opts: ParityOptions, eos: number | undefined, state: RunState): Promise<ParityRow> {
   const model = readModel(v.file);
@@ -125,10 +147,10 @@ async function checkVariant(v: VariantFile, opts: ParityOptions, eos: number | u
     const seq = [...opts.prompt, ...ql.tokens.slice(0, -1)];
     const full = await fullPass(node, session, kv, seq);
     const T = opts.prompt.length;
-    const fullTokens = full.slice(T - 1).map((r) => argmax(r, 0, r.length));
+    const fullTokens = argmaxRows(full.slice(T - 1));
     const row: ParityRow = {
       dtype: v.dtype, file: v.file, tokens: ql.tokens,
-      kvVsFull: compare(v.dtype, ql, { tokens: fullTokens, logits: full }, tol(KV_TOLERANCE, v.dtype, opts.tolerance)),
+      kvVsFull: compare(ql, { tokens: fullTokens, logits: full }, tol(KV_TOLERANCE, v.dtype, opts.tolerance)),
       ok: true,
     };
     if (v.dtype === 'fp32') state.fp32 = { tokens: ql.tokens, full };
@@ -160,8 +182,8 @@ async function webRun(file: string, kv: KvLayout, opts: ParityOptions, ref: { to
   if (ext.length) so.externalData = ext.map((p) => ({ path: path.basename(p), data: new Uint8Array(fs.readFileSync(p)) }));
   const s = await ortw.InferenceSession.create(new Uint8Array(fs.readFileSync(file)), so);
   try {
-    const got = await cachedGreedy(ortw as unknown as OrtLike, s as unknown as SessionLike, kv, opts.prompt, ref.tokens.length);
-    return compare(dtype, ref, got, tol(RUNTIME_TOLERANCE, dtype, opts.tolerance));
+    const logits = await cachedForced(ortw as unknown as OrtLike, s as unknown as SessionLike, kv, opts.prompt, ref.tokens);
+    return compare(ref, { tokens: argmaxRows(logits.slice(opts.prompt.length - 1)), logits }, tol(RUNTIME_TOLERANCE, dtype, opts.tolerance));
   } finally { await s.release(); }
 }
 
@@ -190,11 +212,12 @@ async function transformersJsRun(v: VariantFile, opts: ParityOptions, ref: { tok
     const seq = [...opts.prompt, ...ref.tokens.slice(0, -1)];
     const fwd = await model({ input_ids: ids(seq), attention_mask: ones(seq.length) }) as { logits: InstanceType<typeof tjs.Tensor> };
     const l = fwd.logits;
-    const data = l.type === 'float16' ? Float32Array.from(l.data as ArrayLike<number>) : (l.data as Float32Array);
+    const data = l.data instanceof Uint16Array ? halfArrayToF32(l.data, false) : Float32Array.from(l.data as ArrayLike<number>);
     const V = l.dims[2];
     const logits = Array.from({ length: l.dims[1] }, (_, i) => data.slice(i * V, (i + 1) * V));
-    const c = compare(v.dtype, { tokens: ref.tokens, logits: full }, { tokens, logits }, tol(RUNTIME_TOLERANCE, v.dtype, opts.tolerance));
-    return c;
+    // Logits: the library's own forward over our sequence. Tokens: its free-running generate(), same runtime, so exact.
+    const c = compare({ tokens: ref.tokens, logits: full }, { tokens, logits }, tol(RUNTIME_TOLERANCE, v.dtype, opts.tolerance));
+    return { ...c, ties: 0, ok: c.ok && c.tokenAgree === ref.tokens.length };
   } finally { await model.dispose(); }
 }
 

@@ -7,7 +7,7 @@ import { checkOutFolder, quantlabVersion, type SourceInfo } from '../passes/outp
 import type { PassReport } from '../passes/pass.js';
 import { resolveConfig } from '../passes/quantize.js';
 import { methodByKind } from '../passes/registry.js';
-import { ortVersion } from '../runtime/session.js';
+import { createSession, ortVersion } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
 import { sha256File, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 import { modelFileName, type DtypeSpec } from './dtypes.js';
@@ -94,6 +94,11 @@ export async function exportTransformersJs(opts: ExportOptions): Promise<ExportR
       variants.push({ dtype: spec.dtype, file, status: 'failed', reason: (e as Error).message });
       continue;
     }
+    const loadError = await sessionError(built.model);
+    if (loadError) {
+      variants.push({ dtype: spec.dtype, file, status: 'failed', reason: `onnxruntime-node cannot load the graph the methods produced: ${loadError}` });
+      continue;
+    }
     const problems = transformersJsIoProblems(built.model, cfg);
     if (problems.length) {
       variants.push({ dtype: spec.dtype, file, status: 'failed', reason: `graph I/O does not match transformers.js: ${problems.join('; ')}` });
@@ -135,6 +140,15 @@ async function buildVariant(base: Model, spec: DtypeSpec, tokenizer: LoadedModel
     steps.push({ method: config as unknown as Record<string, unknown>, report: summary(r.report) });
   }
   return { model: m, steps, ms: performance.now() - t0 };
+}
+
+/** Refuse to write a file the runtime cannot load (e.g. a mistyped graph from composing methods). */
+async function sessionError(model: Model): Promise<string | null> {
+  try {
+    const s = await createSession(model, { threads: 1, optimization: 'disabled' });
+    await s.release();
+    return null;
+  } catch (e) { return (e as Error).message.split('\n')[0]; }
 }
 
 const summary = (r: PassReport) => ({ converted: r.converted.length, skipped: r.skipped.length, notes: r.notes });
