@@ -210,3 +210,43 @@ describe('quantlab check', () => {
     assert.equal(await quiet(['check', '--model', broken, '--prompt', c.prompt]), 1);
   });
 });
+
+describe('quantlab export', () => {
+  const run = async (argv: string[]): Promise<{ code: number; out: string; err: string }> => {
+    const log = console.log;
+    const error = console.error;
+    let out = '';
+    let err = '';
+    console.log = (...a: unknown[]) => { out += `${a.join(' ')}\n`; };
+    console.error = (...a: unknown[]) => { err += `${a.join(' ')}\n`; };
+    try { return { code: await main(argv), out, err }; } finally { console.log = log; console.error = error; }
+  };
+
+  test('re-export replaces an earlier export; refuses other non-empty folders and unknown dtypes; warns without a tokenizer', async () => {
+    const out = path.join(root, 'cli-llama');
+    const src = fixtureDir('llama-mha'); // no tokenizer files
+    let r = await run(['export', '--model', src, '--format', 'transformers.js', '--dtypes', 'fp32,q4', '--external-data', 'always', '--out', out]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /no tokenizer\.json/);
+    assert.match(r.out, /^q4 +written +onnx\/model_q4\.onnx/m);
+    assert.ok(fs.existsSync(path.join(out, 'onnx', 'model_q4.onnx_data')));
+    r = await run(['export', '--model', src, '--format', 'transformers.js', '--dtypes', 'fp32', '--out', out]);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(fs.readdirSync(path.join(out, 'onnx')).sort(), ['model.onnx', 'model.quantlab.json']);
+    const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(cfg['transformers.js_config'], undefined);
+
+    const other = path.join(root, 'not-an-export');
+    fs.mkdirSync(other);
+    fs.writeFileSync(path.join(other, 'notes.txt'), 'keep me');
+    r = await run(['export', '--model', src, '--format', 'transformers.js', '--dtypes', 'fp32', '--out', other]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /not empty/);
+    assert.equal(fs.readFileSync(path.join(other, 'notes.txt'), 'utf8'), 'keep me');
+    r = await run(['export', '--model', src, '--format', 'transformers.js', '--dtypes', 'fp32,q3', '--out', path.join(root, 'x')]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /unknown transformers\.js dtype 'q3'/);
+    r = await run(['export', '--model', src, '--format', 'onnx', '--out', path.join(root, 'x')]);
+    assert.equal(r.code, 2);
+  });
+});
