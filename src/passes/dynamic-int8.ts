@@ -1,5 +1,5 @@
 import { Builder } from '../ir/builder.js';
-import { cloneModel, type Graph, type Model, type Value } from '../ir/graph.js';
+import { cloneModel, type Graph, type Model, type Node, type Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { quantizeMatrix, type QuantScheme } from '../quant/primitives.js';
 import { toFloat32 } from '../hf/safetensors.js';
@@ -114,24 +114,32 @@ export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
       const old = s.node;
       const y = old.outputs[0];
       let out: Value;
+      // A bias (Gemm's C, or an Add of a constant [N] right after) becomes DynamicQuantizeMatMul's bias input,
+      // the fusion onnxruntime itself makes for the MatMulInteger form.
+      const bias = s.op === 'Gather' ? null : biasOf(s);
       const tag = `${w.scheme.granularity === 'tensor' ? 'per-tensor' : 'per-channel'} ${w.scheme.type}${w.scheme.reduceRange ? ' (-64..64)' : ''}`;
       if (s.op === 'Gather') {
         out = gatherDequant(b, old.name, w, old.inputs[1]!);
         ctx.explain(`Gather ${old.name}: ${tag} table ${w.q.name} with per-row scales`);
       } else if (s.inAxis === 0) {
-        out = matmul(b, old.name, old.inputs[0]!, w, config.pattern);
+        out = matmul(b, old.name, old.inputs[0]!, w, config.pattern, bias?.value ?? null);
         ctx.explain(`${s.op} ${old.name}: ${tag} weight, ${config.pattern === 'fused' ? 'DynamicQuantizeMatMul' : 'DynamicQuantizeLinear+MatMulInteger'}`);
       } else if (config.tiedHead === 'qgemm') {
-        out = qgemmTransB(b, g, old.name, old.inputs[0]!, w);
+        out = qgemmTransB(b, g, old.name, old.inputs[0]!, w, bias?.value ?? null);
         ctx.explain(`Gemm ${old.name}: ${tag} table ${w.q.name} read by QGemm transB=1`);
       } else {
         const t = b.op('Transpose', [w.q], { perm: [1, 0] }, { name: `${old.name}/weight_transpose` });
         const scale = w.scale, zp = w.zeroPoint;
-        out = matmul(b, old.name, old.inputs[0]!, { ...w, q: t, scale, zeroPoint: zp }, config.pattern);
+        out = matmul(b, old.name, old.inputs[0]!, { ...w, q: t, scale, zeroPoint: zp }, config.pattern, bias?.value ?? null);
         ctx.explain(`Gemm ${old.name}: ${tag} table ${w.q.name} via Transpose (folded at load), DynamicQuantizeMatMul`);
       }
-      if (s.op === 'Gemm' && old.inputs[2]) out = b.op('Add', [out, old.inputs[2]], {}, { name: `${old.name}/bias` });
-      g.replaceAllUses(y, out);
+      if (s.op === 'Gemm' && old.inputs[2] && !bias) out = b.op('Add', [out, old.inputs[2]], {}, { name: `${old.name}/bias` });
+      if (bias?.add) {
+        g.replaceAllUses(bias.add.outputs[0], out);
+        g.removeNode(bias.add);
+      } else {
+        g.replaceAllUses(y, out);
+      }
       g.removeNode(old);
     }
     if (config.activationMatmuls) {
@@ -168,19 +176,32 @@ function gatherDequant(b: Builder, name: string, w: QWeight, ids: Value): Value 
   return b.op('Mul', [x, perRow(w.scale, 'scale')], {}, { name: `${name}/dequantize` });
 }
 
-function matmul(b: Builder, name: string, a: Value, w: QWeight, pattern: 'fused' | 'mmi'): Value {
+/** The constant [N] bias added to a site's output: Gemm's C (beta 1), or the only user being Add(y, const). */
+function biasOf(s: WeightSite): { value: Value; add: Node | null } | null {
+  const isBias = (v: Value | null | undefined) => !!v?.constant && v.constant.dtype === 'float32' && v.constant.dims.length === 1 && v.constant.dims[0] === s.outDim;
+  if (s.op === 'Gemm') return isBias(s.node.inputs[2]) ? { value: s.node.inputs[2]!, add: null } : null;
+  const y = s.node.outputs[0];
+  if (y.uses.size !== 1) return null;
+  const [u] = y.uses;
+  if (u.node.opType !== 'Add' || u.node.domain !== '') return null;
+  const other = u.node.inputs[1 - u.index];
+  return isBias(other) ? { value: other!, add: u.node } : null;
+}
+
+function matmul(b: Builder, name: string, a: Value, w: QWeight, pattern: 'fused' | 'mmi', bias: Value | null): Value {
   if (pattern === 'fused') {
-    return b.op('DynamicQuantizeMatMul', [a, w.q, w.scale, w.zeroPoint], {}, { name: `${name}/DynamicQuantizeMatMul`, domain: 'com.microsoft' });
+    return b.op('DynamicQuantizeMatMul', [a, w.q, w.scale, w.zeroPoint, bias], {}, { name: `${name}/DynamicQuantizeMatMul`, domain: 'com.microsoft' });
   }
   const [aq, as, azp] = b.opN('DynamicQuantizeLinear', [a], 3, {}, { name: `${name}/DynamicQuantizeLinear` });
   const acc = b.op('MatMulInteger', [aq, w.q, azp, w.zeroPoint], {}, { name: `${name}/MatMulInteger` });
   const f = b.op('Cast', [acc], { to: 1 }, { name: `${name}/cast` });
-  return b.op('Mul', [f, b.op('Mul', [as, w.scale], {}, { name: `${name}/scale` })], {}, { name: `${name}/dequantize` });
+  const y = b.op('Mul', [f, b.op('Mul', [as, w.scale], {}, { name: `${name}/scale` })], {}, { name: `${name}/dequantize` });
+  return bias ? b.op('Add', [y, bias], {}, { name: `${name}/bias` }) : y;
 }
 
-function qgemmTransB(b: Builder, g: Graph, name: string, a: Value, w: QWeight): Value {
+function qgemmTransB(b: Builder, g: Graph, name: string, a: Value, w: QWeight, bias: Value | null): Value {
   const [aq, as, azp] = b.opN('DynamicQuantizeLinear', [a], 3, {}, { name: `${name}/DynamicQuantizeLinear` });
   const n = w.scale.constant!.size;
   const zp = w.zeroPoint ?? g.addInitializer(g.uniqueName(`${w.q.name}_zero_point`), new Tensor('int8', w.scale.constant!.dims, new Int8Array(n)));
-  return b.op('QGemm', [aq, as, azp, w.q, w.scale, zp], { transB: 1 }, { name: `${name}/QGemm`, domain: 'com.microsoft' });
+  return b.op('QGemm', [aq, as, azp, w.q, w.scale, zp, bias], { transB: 1 }, { name: `${name}/QGemm`, domain: 'com.microsoft' });
 }
