@@ -32,7 +32,7 @@ export interface BenchOptions {
   ctx?: number;
   stride?: number;
   maxTokens?: number;
-  /** Windows per forward pass in the quality evaluation (default 2). */
+  /** Windows per forward pass in the quality evaluation (default 1; see LockstepOptions.batchSize). */
   batch?: number;
   threads?: number;
   promptTokens?: number;
@@ -73,7 +73,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   if (maxPos && ctx > maxPos) throw new UsageError(`--ctx ${ctx} exceeds the model's ${maxPos} positions`);
   const stride = opts.stride ?? Math.max(1, Math.floor(ctx / 2));
   if (stride > ctx) throw new UsageError(`--stride ${stride} is larger than --ctx ${ctx}`);
-  const batch = opts.batch ?? 2;
+  const batch = opts.batch ?? 1;
   const P = Math.min(opts.promptTokens ?? 512, maxPos ?? Infinity);
   const N = opts.decodeTokens ?? 32;
   const warmup = opts.warmup ?? 1, reps = opts.repetitions ?? 5;

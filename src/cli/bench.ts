@@ -19,7 +19,7 @@ export const benchCommand: Command = {
     ctx: { type: 'string', description: 'perplexity window (default: the model maximum positions, at most 1024)', valueName: 'N' },
     stride: { type: 'string', description: 'window stride (default ctx/2)', valueName: 'N' },
     'max-tokens': { type: 'string', description: 'evaluate only the first N tokens of the dataset', valueName: 'N' },
-    batch: { type: 'string', description: 'windows per forward pass in the quality evaluation', default: '2', valueName: 'N' },
+    batch: { type: 'string', description: 'windows per forward pass in the quality evaluation (dynamic activation scales span the whole batch)', default: '1', valueName: 'N' },
     threads: { type: 'string', description: 'onnxruntime intra-op threads for every measurement (default: all cores)', valueName: 'N' },
     reps: { type: 'string', description: 'latency repetitions per variant (interleaved rounds)', default: '5', valueName: 'N' },
     warmup: { type: 'string', description: 'warm-up rounds (discarded)', default: '1', valueName: 'N' },

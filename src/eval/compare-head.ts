@@ -1,5 +1,5 @@
 import { Builder } from '../ir/builder.js';
-import { cloneModel, type Model, type Value } from '../ir/graph.js';
+import { cloneModel, type Graph, type Model, type Node, type Value } from '../ir/graph.js';
 
 /**
  * Heads that turn a decoder graph into a scorer of selected positions, computed inside
@@ -12,8 +12,44 @@ import { cloneModel, type Model, type Value } from '../ir/graph.js';
  */
 export type HeadRole = 'reference' | 'compare';
 
-// Ops whose input 0 is the per-position hidden state and whose output row t depends on row t only.
-const ROWWISE_HEADS = new Set(['MatMul', 'MatMulNBits', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat', 'FusedMatMul']);
+// Ops whose output row r depends on input-0 row r only (given constant other inputs). Ops that
+// quantize their input with a scale over the whole tensor (DynamicQuantizeMatMul) are not row-wise:
+// selecting rows first would change their numbers.
+const ROWWISE = new Set(['MatMul', 'MatMulNBits', 'Gemm']);
+
+/** True when `v` is computed from initializers only (e.g. a Cast or Transpose of a weight). */
+function constantOnly(v: Value | null, depth = 0): boolean {
+  if (!v || v.constant) return true;
+  if (!v.producer || depth > 4) return false;
+  return v.producer.inputs.every((x) => constantOnly(x, depth + 1));
+}
+
+const rowwise = (n: Node | null | undefined): n is Node =>
+  !!n && ROWWISE.has(n.opType) && !(n.opType === 'Gemm' && n.attr('transA', 'int')) && n.inputs.slice(1).every((x) => constantOnly(x));
+
+/**
+ * Select the scored positions before the vocabulary projection (half the LM-head work for a stride of
+ * ctx/2) when the head is row-wise: `MatMul(h)` on [B,T,C], or `Reshape(Gemm(Reshape(h, [-1,C])), shape)`
+ * as exported. Returns the [B,S,V] logits, or null when the head has another form.
+ */
+function selectBeforeHead(g: Graph, b: Builder, logits: Value, positions: Value): Value | null {
+  const outer = logits.producer;
+  if (rowwise(outer) && !outer.inputs[0]!.constant) {
+    g.setInput(outer, 0, b.op('Gather', [outer.inputs[0], positions], { axis: 1 }));
+    return logits;
+  }
+  if (outer?.opType !== 'Reshape') return null;
+  const mid = outer.inputs[0]?.producer;
+  if (!rowwise(mid) || mid.outputs[0].uses.size !== 1) return null;
+  const inner = mid.inputs[0]?.producer;
+  const shape = inner?.inputs[1]?.constant;
+  if (inner?.opType !== 'Reshape' || inner.outputs[0].uses.size !== 1 || !shape || shape.size !== 2 || Number(shape.data[0]) !== -1) return null;
+  const h = b.op('Gather', [inner.inputs[0], positions], { axis: 1 });
+  g.setInput(inner, 0, h);
+  const bs = b.op('Slice', [b.op('Shape', [h]), b.constI64([0]), b.constI64([2])]);
+  g.setInput(outer, 1, b.op('Concat', [bs, b.constI64([-1])], { axis: 0 }));
+  return logits;
+}
 
 export function withLogprobHead(model: Model, role: HeadRole): Model {
   const m = cloneModel(model);
@@ -24,17 +60,7 @@ export function withLogprobHead(model: Model, role: HeadRole): Model {
   const labels = g.addInput('labels', { dtype: 'int64', shape: ['batch_size', 'scored'] });
   const ref = role === 'compare' ? g.addInput('ref_logp', { dtype: 'float32', shape: ['batch_size', 'scored', 'vocab'] }) : null;
   b.scope('scoring', () => {
-    let scored: Value;
-    const head = logits.producer;
-    const hidden = head?.inputs[0];
-    // Selecting positions before the LM head skips the vocabulary projection of unscored positions,
-    // unless that would split a QDQ pair that onnxruntime fuses (a different kernel, different numbers).
-    if (head && hidden && !hidden.constant && ROWWISE_HEADS.has(head.opType) && hidden.producer?.opType !== 'DequantizeLinear' && logits.uses.size === 0) {
-      g.setInput(head, 0, b.op('Gather', [hidden, positions], { axis: 1 }));
-      scored = logits;
-    } else {
-      scored = b.op('Gather', [logits, positions], { axis: 1 });
-    }
+    let scored = selectBeforeHead(g, b, logits, positions) ?? b.op('Gather', [logits, positions], { axis: 1 });
     if (logits.type?.dtype && logits.type.dtype !== 'float32') scored = b.op('Cast', [scored], { to: 1 });
     const logp = b.op('LogSoftmax', [scored], { axis: -1 }, role === 'reference' ? { output: 'logp' } : {});
     const picked = b.op('GatherElements', [logp, b.op('Unsqueeze', [labels, b.constI64([-1])])], { axis: -1 });

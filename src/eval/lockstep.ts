@@ -9,7 +9,7 @@ import { slidingWindows, type Window } from './windows.js';
 export interface LockstepOptions {
   ctx: number;
   stride: number;
-  /** Windows per forward pass (windows of the same shape are batched; default 2). */
+  /** Windows per forward pass (default 1: methods that quantize activations with a scale over the whole tensor would otherwise mix windows). */
   batchSize?: number;
   session?: SessionOptions;
   /** Checked between batches: an aborted run stops with the signal's reason. */
@@ -42,7 +42,7 @@ export async function evaluateLockstep(reference: Model, variants: { name: strin
     const nll = variants.map(() => new Float64Array(nScored));
     const argmax = variants.map(() => new Int32Array(nScored));
     const acc = variants.map(() => new QualityAccumulator());
-    const batchSize = Math.max(1, opts.batchSize ?? 2);
+    const batchSize = Math.max(1, opts.batchSize ?? 1);
     let k = 0, done = 0;
     for (let i = 0; i < windows.length;) {
       opts.signal?.throwIfAborted();
