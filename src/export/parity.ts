@@ -8,15 +8,15 @@ import { InputError, UsageError } from '../util/errors.js';
 import { halfArrayToF32 } from '../util/half.js';
 import { cachedForced, cachedGreedy, fullPass, kvLayout, maxAbsDiff, type KvLayout, type OrtLike, type SessionLike } from './ort-loop.js';
 
-/** transformers.js file suffixes (DEFAULT_DTYPE_SUFFIX_MAPPING), longest first so _q4f16 wins over _q4. */
+/** transformers.js dtypes and file suffixes (DEFAULT_DTYPE_SUFFIX_MAPPING), in table order. */
 const SUFFIX_TO_DTYPE: [string, string][] = [
-  ['_quantized', 'q8'], ['_q4f16', 'q4f16'], ['_q2f16', 'q2f16'], ['_q1f16', 'q1f16'], ['_fp16', 'fp16'], ['_int8', 'int8'],
-  ['_uint8', 'uint8'], ['_bnb4', 'bnb4'], ['_q4', 'q4'], ['_q2', 'q2'], ['_q1', 'q1'], ['', 'fp32'],
+  ['', 'fp32'], ['_fp16', 'fp16'], ['_quantized', 'q8'], ['_int8', 'int8'], ['_uint8', 'uint8'], ['_q4', 'q4'], ['_q4f16', 'q4f16'],
+  ['_bnb4', 'bnb4'], ['_q2', 'q2'], ['_q2f16', 'q2f16'], ['_q1', 'q1'], ['_q1f16', 'q1f16'],
 ];
 
 export interface VariantFile { dtype: string; file: string }
 
-/** The onnx/model{suffix}.onnx files of a transformers.js folder, fp32 first. */
+/** The onnx/model{suffix}.onnx files of a transformers.js folder (fp32 first: the others are compared with it). */
 export function listVariants(dir: string): VariantFile[] {
   const onnxDir = path.join(dir, 'onnx');
   if (!fs.existsSync(onnxDir)) throw new InputError(dir, 'no onnx/ folder (not a transformers.js export)');
@@ -26,7 +26,7 @@ export function listVariants(dir: string): VariantFile[] {
     if (fs.existsSync(f)) found.push({ dtype, file: f });
   }
   if (!found.length) throw new InputError(onnxDir, 'no model*.onnx files');
-  return found.sort((a, b) => (a.dtype === 'fp32' ? -1 : b.dtype === 'fp32' ? 1 : 0));
+  return found;
 }
 
 /**
