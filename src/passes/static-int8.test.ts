@@ -125,3 +125,22 @@ test('calibration text identical to an evaluation split is refused', () => {
   assert.throws(() => loadCalibrationText('brown', 'test'), /evaluation split brown\/test/);
   assert.ok(loadCalibrationText('brown', 'train').text.length > 1e6);
 });
+
+test('fallback: sensitivity ranking, most sensitive MatMuls kept in float until the held-out budget holds', async () => {
+  const fp32 = tinyGpt2({ kvCache: false, seed: 3 });
+  const ctx: TextPassContext = { explain: () => {}, tokenizer: charTokenizer, session: { threads: 1 } };
+  const cfg: StaticInt8Config = { ...staticInt8Defaults, calibration: calibFile(), calibWindows: 2, calibCtx: 64, sensitivityWindows: 2, fallbackWindows: 3 };
+  const loose = await staticInt8.run(fp32, { ...cfg, maxPplIncrease: 1000 }, ctx);
+  const ranking = loose.report.notes.filter((n) => /^ {2}[+-]\d/.test(n)).map((n) => n.trim().split(/\s+/)[1]);
+  assert.equal(ranking.length, 8);
+  assert.ok(loose.report.notes.includes('kept out of static int8: none'));
+  assert.equal(loose.model.graph.nodes.filter((n) => n.opType === 'QuantizeLinear').length, 8);
+  // Budget 0: the kept MatMuls are the top of the same ranking, and only the rest carry Q/DQ.
+  const strict = await staticInt8.run(fp32, { ...cfg, maxPplIncrease: 0 }, ctx);
+  const kept = strict.report.skipped.filter((s) => s.reason.startsWith('kept in float')).map((s) => s.node);
+  assert.ok(kept.length >= 1);
+  assert.deepEqual(kept, ranking.slice(0, kept.length));
+  assert.equal(strict.model.graph.nodes.filter((n) => n.opType === 'QuantizeLinear').length, 8 - kept.length);
+  const share = strict.report.notes.find((n) => n.startsWith('int8 share:'))!;
+  assert.match(share, new RegExp(`\\(${8 - kept.length}/8 static MatMuls`));
+});
