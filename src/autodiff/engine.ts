@@ -118,7 +118,7 @@ function neededValues(nodes: Node[], wrt: Value[], loss: Value, types: TypeTable
   const fromWrt = new Set<Value>(wrt);
   for (const n of nodes) {
     if (!n.inputs.some((v) => v && fromWrt.has(v))) continue;
-    for (const o of n.outputs) { const d = types.dtype(o); if (d === undefined || isFloat(d)) fromWrt.add(o); }
+    for (const o of n.outputs) if (carriesGradient(o, types)) fromWrt.add(o);
   }
   const toLoss = new Set<Value>([loss]);
   for (let i = nodes.length - 1; i >= 0; i--) {
@@ -128,8 +128,24 @@ function neededValues(nodes: Node[], wrt: Value[], loss: Value, types: TypeTable
   return new Set([...fromWrt].filter((v) => toLoss.has(v)));
 }
 
+/**
+ * Float values carry gradients; so do the integer outputs of QuantizeLinear (fake quantization):
+ * their gradient is the straight-through one, dL/dq as a float in the scale's type.
+ */
+function carriesGradient(v: Value, types: TypeTable): boolean {
+  const d = types.dtype(v);
+  return d === undefined || isFloat(d) || isQuantized(v);
+}
+
+const isQuantized = (v: Value): boolean => v.producer?.opType === 'QuantizeLinear' && v.producer.domain === '';
+
+/** The element type of dL/dv: v's own, or for a QuantizeLinear output the type of its scale. */
+export function gradDtype(v: Value, types: TypeTable) {
+  return isQuantized(v) ? types.dtype(v.producer!.inputs[1]!) : types.dtype(v);
+}
+
 function checkGradient(ctx: GradContext, x: Value, d: Value, i: number): void {
-  const want = ctx.types.dtype(x), got = ctx.types.dtype(d);
+  const want = gradDtype(x, ctx.types), got = ctx.types.dtype(d);
   if (got !== want) throw ctx.error(`rule returned a ${got ?? 'unknown'} gradient for input ${i} ('${x.name}', ${want})`);
   const wr = ctx.types.rank(x), gr = ctx.types.rank(d);
   if (wr !== undefined && gr !== undefined && wr !== gr) {

@@ -146,6 +146,12 @@ function inferOutputs(n: Node, ti: (v: Value | null) => TypeInfo): TypeInfo[] {
     case 'LayerNormalization': return [{ dtype: x.dtype, rank: x.rank }, { dtype: 'float32', rank: x.rank }, { dtype: 'float32', rank: x.rank }];
     case 'Tile': return [{ dtype: x.dtype, rank: x.rank }];
     case 'ArgMax': case 'ArgMin': return [{ dtype: 'int64' }];
+    case 'QuantizeLinear': {
+      const od = n.attr('output_dtype', 'int');
+      return [{ dtype: ins[2]?.dtype ?? (od ? dtypeFromCode(od) : 'uint8'), rank: x.rank }];
+    }
+    case 'DequantizeLinear': return [{ dtype: ins[1]?.dtype, rank: x.rank }];
+    case 'Round': return [{ dtype: x.dtype, rank: x.rank }];
     default: return [];
   }
 }

@@ -3,6 +3,7 @@ import { add } from './add.js';
 import { cast } from './cast.js';
 import { concat } from './concat.js';
 import { cos } from './cos.js';
+import { dequantizeLinear } from './dequantize-linear.js';
 import { div } from './div.js';
 import { erf } from './erf.js';
 import { exp } from './exp.js';
@@ -20,6 +21,7 @@ import { matmul } from './matmul.js';
 import { mul } from './mul.js';
 import { neg } from './neg.js';
 import { pow } from './pow.js';
+import { quantizeLinear } from './quantize-linear.js';
 import { reciprocal } from './reciprocal.js';
 import { reduceMean } from './reduce-mean.js';
 import { reduceSum } from './reduce-sum.js';
@@ -40,7 +42,7 @@ import { where } from './where.js';
 
 /** Every gradient rule, one per ONNX op type (default domain). */
 export const RULES: readonly GradRule[] = [
-  add, cast, concat, cos, div, erf, exp, expand, flatten, gather, gatherElements, gelu, gemm, identity,
-  layerNormalization, log, logSoftmax, matmul, mul, neg, pow, reciprocal, reduceMean, reduceSum, relu,
+  add, cast, concat, cos, dequantizeLinear, div, erf, exp, expand, flatten, gather, gatherElements, gelu, gemm, identity,
+  layerNormalization, log, logSoftmax, matmul, mul, neg, pow, quantizeLinear, reciprocal, reduceMean, reduceSum, relu,
   reshape, sigmoid, sin, slice, softmax, split, sqrt, squeeze, sub, tanh, transpose, unsqueeze, where,
 ];
