@@ -135,14 +135,31 @@ export function quantize(x: Float32Array, rows: number, cols: number, s: QuantSc
   const { qmin, qmax } = schemeRange(s);
   const out = quantRange(s.type).signed ? new Int8Array(rows * cols) : new Uint8Array(rows * cols);
   const gc = p.dims[1];
+  const { scale, zeroPoint } = p;
+  // Round half to even inlined; one loop shape per grouping so the group index is not divided per element.
   for (let r = 0; r < rows; r++) {
     const gr = ((r / br) | 0) * gc;
     const off = r * cols;
-    for (let c = 0; c < cols; c++) {
-      const g = gr + ((c / bc) | 0);
-      let q = roundEven(x[off + c] / p.scale[g]) + p.zeroPoint[g];
-      if (q < qmin) q = qmin; else if (q > qmax) q = qmax;
-      out[off + c] = q;
+    if (bc === 1) {
+      for (let c = 0; c < cols; c++) {
+        const g = gr + c;
+        const v = x[off + c] / scale[g];
+        let q = Math.round(v);
+        if (q - v === 0.5 && (q & 1) !== 0) q -= 1;
+        q += zeroPoint[g];
+        out[off + c] = q < qmin ? qmin : q > qmax ? qmax : q;
+      }
+    } else {
+      for (let c0 = 0, g = gr; c0 < cols; c0 += bc, g++) {
+        const sc = scale[g], z = zeroPoint[g], end = off + Math.min(c0 + bc, cols);
+        for (let i = off + c0; i < end; i++) {
+          const v = x[i] / sc;
+          let q = Math.round(v);
+          if (q - v === 0.5 && (q & 1) !== 0) q -= 1;
+          q += z;
+          out[i] = q < qmin ? qmin : q > qmax ? qmax : q;
+        }
+      }
     }
   }
   return out;
