@@ -45,6 +45,8 @@ export interface BenchOptions {
   /** Progress drawing (default: a line on stderr). */
   progress?: BenchProgress;
   explain?: (message: string) => void;
+  /** Called when a method fails to quantize (the bench goes on without it). */
+  onFailure?: (method: string, error: unknown) => void;
 }
 
 export interface BenchResult { report: BenchReport; files: string[] }
@@ -91,10 +93,18 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   ]);
   try {
     const variants: Variant[] = [];
+    const failures: BenchReport['failures'] = [];
     for (const [i, m] of methods.entries()) {
       opts.signal?.throwIfAborted();
       progress.stage('quantize', `quantize ${m} (${i + 1}/${methods.length})`);
-      variants.push(await prepareVariant(loaded, m, path.join(opts.out, 'variants'), opts.explain));
+      try {
+        variants.push(await prepareVariant(loaded, m, path.join(opts.out, 'variants'), opts.explain));
+      } catch (e) {
+        // One method failing (e.g. calibration without a tokenizer) leaves the others' comparison intact.
+        if (m === BASELINE || opts.signal?.aborted) throw e;
+        failures.push({ method: m, error: ((e as Error).message ?? String(e)).split('\n')[0] });
+        opts.onFailure?.(m, e);
+      }
       progress.update(i + 1, methods.length, `methods`);
     }
     const [base, ...others] = variants;
@@ -140,6 +150,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       },
       machine: machineInfo(),
       rows,
+      failures,
       recommendations: recommend(rows),
       wall_s: (performance.now() - t0) / 1000,
     };

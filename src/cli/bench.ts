@@ -51,6 +51,7 @@ export const benchCommand: Command = {
         repetitions: intOption(v.reps, 'reps'), warmup: v.warmup === '0' ? 0 : intOption(v.warmup, 'warmup'),
         promptTokens: intOption(v['prompt-tokens'], 'prompt-tokens'), decodeTokens: intOption(v['decode-tokens'], 'decode-tokens'),
         signal: abort.signal,
+        onFailure: (m, e) => console.error(`quantlab bench: ${m} failed, continuing without it: ${((e as Error).message ?? String(e)).split('\n')[0]}`),
       });
       const md = renderMarkdown(report);
       console.log(md.slice(0, md.indexOf('## Protocol')).trimEnd());

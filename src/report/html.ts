@@ -81,11 +81,12 @@ body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1400px
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}tr.flag td{background:#fde8e8}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart{width:640px;height:400px}
-.protocol td,.methods td{text-align:left}li.warning{color:#a00}li.none{color:#666}code{background:#f4f4f4;padding:0 3px}.note{background:#fff4d6;padding:8px;border-left:4px solid #e0a800}
+.protocol td,.methods td{text-align:left}li.warning,.fail{color:#a00}li.none{color:#666}code{background:#f4f4f4;padding:0 3px}.note{background:#fff4d6;padding:8px;border-left:4px solid #e0a800}
 </style></head><body>
 <h1>quantlab bench: ${esc(r.model.source)}</h1>
 ${r.note ? `<p class="note"><b>${esc(r.note)}</b></p>` : ''}
 ${table}
+${r.failures.map((f) => `<p class="fail">✖ <b>${esc(f.method)}</b> not measured: ${esc(f.error)}</p>`).join('')}
 <div class="charts">${canvases}</div>
 <h2>Recommendations</h2><ul>${recs || '<li>none (no method measured)</li>'}</ul>
 <h2>Protocol</h2><table class="protocol">${proto}</table>

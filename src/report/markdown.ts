@@ -53,6 +53,7 @@ export function renderMarkdown(r: BenchReport): string {
   out.push('', 'Speedups are FP32 p50 / method p50 from the same run. File size is the ONNX file on disk; compression is FP32 file / method file. Peak RSS: a fresh process loading the variant alone and running one prefill + decode.');
   const flagged = r.rows.filter((x) => x.flags.length);
   if (flagged.length) out.push('', ...flagged.map((x) => `⚠ **${x.method}**: ${x.flags.join('; ')}`));
+  if (r.failures.length) out.push('', ...r.failures.map((f) => `✖ **${f.method}** not measured: ${f.error}`));
   out.push('', '## Recommendations', '');
   for (const rec of r.recommendations) out.push(`- ${rec.kind === 'warning' ? '⚠ ' : ''}**${rec.title}**: ${rec.text}`);
   if (!r.recommendations.length) out.push('- none (no method measured)');

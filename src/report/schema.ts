@@ -85,6 +85,8 @@ export interface BenchReport {
   };
   machine: MachineInfo;
   rows: MethodRow[];
+  /** Methods that could not be quantized (e.g. calibration needs a tokenizer), with the error. */
+  failures: { method: string; error: string }[];
   recommendations: Recommendation[];
   wall_s: number;
 }
