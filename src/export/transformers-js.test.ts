@@ -90,6 +90,9 @@ describe('transformers.js export: folder layout', () => {
       const { ['transformers.js_config']: tjs, ...rest } = cfg;
       assert.deepEqual(rest, src);
       for (const f of ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', EXPORT_INDEX]) assert.ok(fs.existsSync(path.join(c.out, f)), `${c.name}: ${f}`);
+      const index = JSON.parse(fs.readFileSync(path.join(c.out, EXPORT_INDEX), 'utf8')) as { complete: boolean; variants: { dtype: string; status: string }[] };
+      assert.equal(index.complete, true);
+      assert.deepEqual(index.variants.map((v) => `${v.dtype}:${v.status}`), c.result!.variants.map((v) => `${v.dtype}:${v.status}`));
       const gen = JSON.parse(fs.readFileSync(path.join(c.out, 'generation_config.json'), 'utf8')) as Record<string, unknown>;
       assert.equal(gen.eos_token_id, src.eos_token_id);
       for (const r of written(c)) {

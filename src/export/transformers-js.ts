@@ -115,6 +115,7 @@ export async function exportTransformersJs(opts: ExportOptions): Promise<ExportR
   copySideFiles(model, out, warnings);
   writeJsonAtomic(path.join(out, EXPORT_INDEX), {
     schema: 'quantlab.tjs-export/1',
+    complete: true,
     quantlab_version: quantlabVersion(),
     created: new Date().toISOString(),
     source: { path: model.source, hash: model.hash },
@@ -187,15 +188,20 @@ function writeVariant(out: string, spec: DtypeSpec, built: { model: Model; steps
  * variant from another run is never presented as part of this one.
  */
 function prepareOutFolder(out: string): void {
-  if (!fs.existsSync(out)) { fs.mkdirSync(path.join(out, 'onnx'), { recursive: true }); return; }
+  if (!fs.existsSync(out)) { fs.mkdirSync(path.join(out, 'onnx'), { recursive: true }); markIncomplete(out); return; }
   const entries = fs.readdirSync(out);
   if (entries.length && !entries.includes(EXPORT_INDEX)) throw new InputError(out, `--out is not empty and holds no ${EXPORT_INDEX} (not an earlier export); choose a new folder`);
-  fs.rmSync(path.join(out, EXPORT_INDEX), { force: true });
+  markIncomplete(out);
   const onnxDir = path.join(out, 'onnx');
   if (fs.existsSync(onnxDir)) {
     for (const f of fs.readdirSync(onnxDir)) if (/^model(_[a-z0-9]+)?\.(onnx|onnx_data(_\d+)?|quantlab\.json)$/.test(f)) fs.rmSync(path.join(onnxDir, f));
   }
   fs.mkdirSync(onnxDir, { recursive: true });
+}
+
+/** Marks the folder as an export from the start, so a run that dies half-way can be re-run into it. */
+function markIncomplete(out: string): void {
+  writeJsonAtomic(path.join(out, EXPORT_INDEX), { schema: 'quantlab.tjs-export/1', complete: false });
 }
 
 function writeConfig(model: LoadedModel, out: string, external: Record<string, number>, written: string[]): void {
