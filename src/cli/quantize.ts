@@ -45,7 +45,7 @@ export const quantizeCommand: Command = {
   usage: 'quantlab quantize --model <folder|onnx> --method <kind> [--per-tensor] [--block N] [--asymmetric] [--calibration brown [--calib-windows N] [--calib-method m] [--percentile p] [--smoothquant a] [--max-ppl-increase pct]] [--include re] [--exclude re] [--exclude-op T] [--overrides file.json] [--config file.json] [--verbose] --out <folder>',
   options: {
     model: { type: 'string', description: 'input model folder (HF safetensors or ONNX export) or .onnx file', valueName: 'path' },
-    method: { type: 'string', description: 'quantization method (see --help for the list)', valueName: 'kind' },
+    method: { type: 'string', description: `quantization method: ${METHODS.map((m) => m.kind).join(', ')}`, valueName: 'kind' },
     out: { type: 'string', description: 'output folder (must not be or contain the input model)', valueName: 'folder' },
     'per-tensor': { type: 'boolean', description: 'one scale per weight tensor instead of per output channel' },
     block: { type: 'string', description: 'block size along the input dimension (block-wise methods)', valueName: 'N' },
