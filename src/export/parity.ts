@@ -116,7 +116,7 @@ function eosTokenId(dir: string): number | undefined {
 
 const tol = (table: Record<string, number>, dtype: string, override?: number) => override ?? table[dtype] ?? 1.0;
 
-function compare(ref: { tokens: number[]; logits: Float32Array[] }, got: { tokens: number[]; logits: Float32Array[] }, tolerance: number): PathComparison {
+export function compare(ref: { tokens: number[]; logits: Float32Array[] }, got: { tokens: number[]; logits: Float32Array[] }, tolerance: number): PathComparison {
   const maxAbs = maxAbsDiff(ref.logits, got.logits);
   const first = ref.logits.length - ref.tokens.length; // row predicting ref.tokens[0]
   let tokenAgree = 0;
