@@ -2,6 +2,7 @@ import { type AttrInput, Builder } from '../ir/builder.js';
 import type { DType } from '../ir/dtype.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
+import { fullyKnown, sameShape } from './shapes.js';
 import { constInts, type TypeTable } from './types.js';
 
 /** A gradient rule: given dL/d(outputs) of one node, build dL/d(inputs) with standard ONNX ops. */
@@ -165,6 +166,19 @@ export class GradContext {
 
   /** Sum a gradient of the (broadcast) output shape back to the shape of input `x`. */
   unbroadcast(g: Value, x: Value): Value {
+    const gsym = this.types.shape(g), xsym = this.types.shape(x);
+    if (sameShape(gsym, xsym)) return g;
+    if (fullyKnown(gsym) && fullyKnown(xsym) && gsym.length >= xsym.length) {
+      // Shapes known symbolically: the reduced axes are known without running anything.
+      const k = gsym.length - xsym.length;
+      if (xsym.every((d, i) => d === gsym[i + k] || d === 1)) {
+        const lead = Array.from({ length: k }, (_, i) => i);
+        const inner = xsym.flatMap((d, i) => (d === 1 && gsym[i + k] !== 1 ? [i + k] : []));
+        if (!inner.length) return lead.length ? this.op('ReduceSum', [g, this.ints(lead)], { keepdims: 0 }) : g;
+        const r = this.op('ReduceSum', [g, this.ints([...lead, ...inner])], { keepdims: 1 });
+        return lead.length ? this.op('Squeeze', [r, this.ints(lead)]) : r;
+      }
+    }
     const gr = this.rank(g), xr = this.rank(x);
     const xs = this.staticShape(x);
     if (xs && gr !== undefined) {

@@ -98,3 +98,15 @@ test('cross-entropy loss equals the mean NLL computed from the logits, ignoring 
   await s3.release();
   assert.ok(full > 0 && Math.abs(full - got) > 1e-4);
 });
+
+test('decoder gradient graphs need no run-time broadcast reductions (symbolic shapes prove them)', () => {
+  for (const arch of ['gpt2', 'llama'] as const) {
+    const cfg = tinyConfig(arch);
+    const dec = buildDecoder(cfg, initDecoderWeights(cfg), { kvCache: false });
+    const names = dec.graph.initializers().filter((v) => v.constant!.dtype === 'float32' && v.constant!.dims.length >= 1 && v.name !== 'rotary.inv_freq').map((v) => v.name);
+    const gm = buildGradientGraph(addCrossEntropyLoss(dec, { ignoreIndex: -100 }), { loss: 'loss', wrt: names });
+    const ops = gm.graph.nodes.map((n) => n.opType);
+    assert.equal(ops.filter((o) => o === 'NonZero').length, 0, `${arch}: a broadcast reduction was left to run time`);
+    assert.ok(gm.graph.nodes.length < 6 * dec.graph.nodes.length, `${arch}: ${gm.graph.nodes.length} nodes for ${dec.graph.nodes.length} forward`);
+  }
+});

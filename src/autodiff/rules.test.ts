@@ -12,7 +12,7 @@ import { RULES } from './rules/index.js';
 // loss = Σ_outputs ReduceSum(y · r) with fixed random r. Cases run in float64 where onnxruntime's CPU
 // provider has double kernels for the op (and everything the gradient uses), float32 otherwise.
 
-type Shapes = 'static' | 'symbolic' | 'unknown';
+type Shapes = 'static' | 'symbolic' | 'shared' | 'unknown';
 interface In {
   shape: number[];
   /** Differentiable float input (default) or a constant. */
@@ -45,6 +45,8 @@ const CASES: Case[] = [
   { op: 'Add', label: 'broadcast both', inputs: [x(2, 1, 3), x(4, 1)], dtype: D },
   { op: 'Add', label: 'bias, symbolic dims', inputs: [x(2, 3, 4), x(4)], dtype: D, shapes: 'symbolic' },
   { op: 'Add', label: 'broadcast, unknown ranks', inputs: [x(2, 1, 3), x(4, 1)], dtype: D, shapes: 'unknown' },
+  { op: 'Add', label: 'broadcast, shared symbolic dims', inputs: [x(2, 3, 4), x(3, 1)], dtype: D, shapes: 'shared' },
+  { op: 'Mul', label: 'same shape, shared symbolic dims', inputs: [x(2, 3), x(2, 3)], dtype: D, shapes: 'shared' },
   { op: 'Sub', label: 'broadcast', inputs: [x(3, 4), x(1, 4)], dtype: D, shapes: 'symbolic' },
   { op: 'Mul', label: 'broadcast', inputs: [x(2, 3, 4), x(3, 1)], dtype: D },
   { op: 'Mul', label: 'broadcast, unknown ranks', inputs: [x(3, 4), x(4)], dtype: D, shapes: 'unknown' },
@@ -71,6 +73,8 @@ const CASES: Case[] = [
   { op: 'MatMul', label: 'broadcast batch', inputs: [x(2, 1, 3, 4), x(3, 4, 2)], dtype: D },
   { op: 'MatMul', label: 'symbolic 3-D @ 2-D', inputs: [x(2, 3, 4), x(4, 5)], dtype: D, shapes: 'symbolic' },
   { op: 'MatMul', label: '1-D @ 3-D', inputs: [x(4), x(2, 4, 3)], dtype: D },
+  { op: 'MatMul', label: '2-D @ 3-D', inputs: [x(3, 4), x(2, 4, 5)], dtype: D },
+  { op: 'MatMul', label: 'batched, shared symbolic dims', inputs: [x(2, 3, 4), x(2, 4, 5)], dtype: D, shapes: 'shared' },
   { op: 'MatMul', label: '2-D @ 1-D', inputs: [x(3, 4), x(4)], dtype: D },
   { op: 'MatMul', label: '1-D @ 1-D', inputs: [x(4), x(4)], dtype: D },
   { op: 'Gemm', label: 'plain + bias', inputs: [x(3, 4), x(4, 5), x(5)], dtype: D },
@@ -147,7 +151,8 @@ function opGraph(c: Case, rand: () => number): { g: Graph; outs: Value[]; feeds:
     const vals = Array.from({ length: n }, () => lo + (hi - lo) * rand());
     const name = `x${i}`;
     const shapes = c.shapes ?? 'static';
-    const shape = shapes === 'unknown' ? undefined : spec.shape.map((d, k) => (shapes === 'symbolic' ? `d${i}_${k}` : d));
+    // 'shared': dims named by size, so equal sizes share a symbol (as batch_size/sequence_length do).
+    const shape = shapes === 'unknown' ? undefined : spec.shape.map((d, k) => (shapes === 'symbolic' ? `d${i}_${k}` : shapes === 'shared' ? `n${d}` : d));
     wrt.push(name);
     feeds[name] = c.dtype === 'float64' ? new ort.Tensor('float64', Float64Array.from(vals), spec.shape) : new ort.Tensor('float32', Float32Array.from(vals), spec.shape);
     return g.addInput(name, { dtype: c.dtype, shape });

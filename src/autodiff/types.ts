@@ -2,6 +2,7 @@ import type { DType } from '../ir/dtype.js';
 import { dtypeFromCode } from '../ir/dtype.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
+import { inferShapes, type SymDim, type SymInfo, valueShape } from './shapes.js';
 
 /**
  * What the engine knows statically about a value: its element type, its rank where known,
@@ -32,6 +33,7 @@ export function constInts(v: Value | null | undefined): number[] | undefined {
 /** Static type inference over the ops quantlab graphs and gradient graphs use; unknown stays undefined. */
 export class TypeTable {
   private readonly info = new Map<Value, TypeInfo>();
+  private readonly sym = new Map<Value, SymInfo>();
 
   constructor(graph: Graph) {
     for (const v of graph.inputs) this.addValue(v);
@@ -41,6 +43,7 @@ export class TypeTable {
 
   /** Record a graph input or initializer. */
   addValue(v: Value): void {
+    this.sym.set(v, valueShape(v));
     if (v.constant) {
       const t: Tensor = v.constant;
       this.info.set(v, { dtype: t.dtype, rank: t.dims.length, len: t.dims.length === 1 ? t.dims[0] : undefined });
@@ -54,10 +57,17 @@ export class TypeTable {
   get(v: Value): TypeInfo { return this.info.get(v) ?? {}; }
   dtype(v: Value): DType | undefined { return this.get(v).dtype; }
   rank(v: Value): number | undefined { return this.get(v).rank; }
+  /** Symbolic shape (numbers, dim names, unique unknowns), where inferable. */
+  shape(v: Value): SymDim[] | undefined { return this.sym.get(v)?.shape; }
 
   /** Infer the outputs of `n` from its inputs (call in topological order). */
   inferNode(n: Node): void {
     const outs = inferOutputs(n, (v) => (v ? this.get(v) : {}));
+    const shapes = inferShapes(n, (v) => (v ? this.sym.get(v) ?? {} : {}));
+    n.outputs.forEach((o, i) => {
+      const declared = o.type?.shape;
+      this.sym.set(o, declared ? { shape: [...declared], value: shapes[i]?.value } : shapes[i] ?? {});
+    });
     n.outputs.forEach((o, i) => {
       const t = outs[i] ?? {};
       // A declared type (graph outputs, read models) wins for dtype; rank fills in where missing.

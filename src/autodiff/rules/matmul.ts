@@ -17,7 +17,8 @@ export const matmul: GradRule = {
     if (rb === 1) g = c.op('Unsqueeze', [g, c.ints([-1])]);
     if (ra === 1) g = c.op('Unsqueeze', [g, c.ints([-2])]);
     const back = (d: Value, orig: Value, promoted: Value) => (orig === promoted ? d : c.op('Reshape', [d, c.shape(orig)]));
-    const ga = c.needs(0) ? back(c.unbroadcast(c.op('MatMul', [g, swapLast(c, b2)]), a2), a, a2) : null;
+    // With a 2-D (or 1-D) other operand the product has exactly this operand's batch dims: nothing to reduce.
+    const ga = !c.needs(0) ? null : rb <= 2 ? back(c.op('MatMul', [g, swapLast(c, b2)]), a, a2) : back(c.unbroadcast(c.op('MatMul', [g, swapLast(c, b2)]), a2), a, a2);
     let gb = null;
     if (c.needs(1)) {
       const bs = c.staticShape(b);
@@ -26,7 +27,8 @@ export const matmul: GradRule = {
         const g2d = ra === 2 ? g : c.op('Reshape', [g, c.ints([-1, bs[1]])]);
         gb = c.op('Gemm', [a2d, g2d], { transA: 1 });
       } else {
-        gb = back(c.unbroadcast(c.op('MatMul', [swapLast(c, a2), g]), b2), b, b2);
+        const prod = c.op('MatMul', [swapLast(c, a2), g]);
+        gb = back(ra <= 2 ? prod : c.unbroadcast(prod, b2), b, b2);
       }
     }
     return [ga, gb];
