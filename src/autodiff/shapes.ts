@@ -39,6 +39,21 @@ function broadcast(shapes: (SymDim[] | undefined)[]): SymDim[] | undefined {
 
 const norm = (a: number, r: number) => (a < 0 ? a + r : a);
 
+/** Reshape's -1: what is left of the input dims once the other target dims are cancelled out. */
+function inferredDim(input: SymDim[], others: SymDim[]): SymDim {
+  if ([...input, ...others].some(isUnknown)) return unknown();
+  const syms = input.filter((d): d is string => typeof d === 'string');
+  let num = input.filter((d): d is number => typeof d === 'number').reduce((a, d) => a * d, 1);
+  for (const d of others) {
+    if (typeof d === 'number') { num /= d; continue; }
+    const i = syms.indexOf(d);
+    if (i < 0) return unknown();
+    syms.splice(i, 1);
+  }
+  if (syms.length === 0 && Number.isInteger(num) && num > 0) return num;
+  return syms.length === 1 && num === 1 ? syms[0] : unknown();
+}
+
 function constValues(v: Value | null): SymDim[] | undefined {
   const t = v?.constant;
   if (!t || (t.dtype !== 'int64' && t.dtype !== 'int32') || t.size > 64) return undefined;
@@ -133,7 +148,10 @@ export function inferShapes(n: Node, get: (v: Value | null) => SymInfo): SymInfo
       const target = ins[1]?.value ?? constValues(n.inputs[1]);
       if (!target) return [{}];
       const allowZero = int('allowzero', 0);
-      return [{ shape: target.map((d, i) => (d === 0 && !allowZero ? (xs?.[i] ?? unknown()) : d === -1 ? unknown() : d)) }];
+      const dims = target.map((d, i) => (d === 0 && !allowZero ? (xs?.[i] ?? unknown()) : d));
+      const k = dims.indexOf(-1);
+      if (k >= 0) dims[k] = xs ? inferredDim(xs, dims.filter((_, i) => i !== k)) : unknown();
+      return [{ shape: dims }];
     }
     case 'Expand': {
       const target = ins[1]?.value ?? constValues(n.inputs[1]);
