@@ -110,3 +110,23 @@ test('decoder gradient graphs need no run-time broadcast reductions (symbolic sh
     assert.ok(gm.graph.nodes.length < 6 * dec.graph.nodes.length, `${arch}: ${gm.graph.nodes.length} nodes for ${dec.graph.nodes.length} forward`);
   }
 });
+
+test('stopGradient: a value is treated as a constant (per-channel scale from ReduceMax of the weight)', async () => {
+  // y = Σ r · (w / max|w|) with the max held constant: dL/dw = r / max|w|.
+  const g = new Graph('sg');
+  const b = new Builder(g);
+  const w = b.weight('w', Tensor.f32([2, 3], [0.5, -2, 1, 4, -1, 0.25]));
+  const m = b.op('ReduceMax', [b.op('Abs', [w]), b.constI64([0])], { keepdims: 1 }, { output: 'wmax' });
+  const r = [1, 2, 3, -1, 0.5, 2];
+  const y = b.op('ReduceSum', [b.op('Mul', [b.op('Div', [w, m]), b.weight('r', Tensor.f32([2, 3], r))])], { keepdims: 0 }, { output: 'loss' });
+  y.type = { dtype: 'float32', shape: [] };
+  g.markOutput(y);
+  assert.throws(() => buildGradientGraph(new Model(g), { loss: 'loss', wrt: ['w'] }), /no gradient rule for op ReduceMax/);
+  const gm = buildGradientGraph(new Model(g), { loss: 'loss', wrt: ['w'], stopGradient: ['wmax'] });
+  const s = await createSession(gm);
+  const got = (await s.run({}))['grad.w'].data as Float32Array;
+  await s.release();
+  const max = [4, 2, 1];
+  r.forEach((ri, i) => assert.ok(Math.abs(got[i] - ri / max[i % 3]) < 1e-6, `${i}: ${got[i]}`));
+  assert.throws(() => buildGradientGraph(new Model(g), { loss: 'loss', wrt: ['w'], stopGradient: ['w'] }), /both differentiated and in stopGradient/);
+});

@@ -13,6 +13,11 @@ export interface GradientOptions {
   weightsAsInputs?: boolean;
   /** Keep the forward graph's other outputs (default false: only the loss and the gradients). */
   keepOutputs?: boolean;
+  /**
+   * Values treated as constants: no gradient flows through them (e.g. QAT weight scales computed
+   * from the weights with ReduceMax, which training must not differentiate).
+   */
+  stopGradient?: string[];
   /** Rules to use instead of the registered list (tests). */
   rules?: readonly GradRule[];
 }
@@ -42,7 +47,13 @@ export function buildGradientGraph(model: Model, opts: GradientOptions): Model {
   for (const v of wrt) if (!isFloat(types.dtype(v))) throw new UsageError(`autodiff: '${v.name}' is not a float tensor`);
 
   const forward = [...g.nodes];
-  const needed = neededValues(forward, wrt, loss, types);
+  const stop = new Set((opts.stopGradient ?? []).map((n) => {
+    const v = g.value(n);
+    if (!v) throw new UsageError(`autodiff: no value named '${n}' (stopGradient)`);
+    if (wrt.includes(v)) throw new UsageError(`autodiff: '${n}' is both differentiated and in stopGradient`);
+    return v;
+  }));
+  const needed = neededValues(forward, wrt, loss, types, stop);
   const pool = new GradPool(g, types);
   const contrib = new Map<Value, Value[]>();
   const add = (v: Value, d: Value) => { const l = contrib.get(v); if (l) l.push(d); else contrib.set(v, [d]); };
@@ -114,11 +125,11 @@ export function initializersToInputs(g: Graph, names: string[]): void {
 }
 
 /** Values on a path from some wrt value to the loss, through float tensors. */
-function neededValues(nodes: Node[], wrt: Value[], loss: Value, types: TypeTable): Set<Value> {
+function neededValues(nodes: Node[], wrt: Value[], loss: Value, types: TypeTable, stop: Set<Value>): Set<Value> {
   const fromWrt = new Set<Value>(wrt);
   for (const n of nodes) {
     if (!n.inputs.some((v) => v && fromWrt.has(v))) continue;
-    for (const o of n.outputs) if (carriesGradient(o, types)) fromWrt.add(o);
+    for (const o of n.outputs) if (carriesGradient(o, types) && !stop.has(o)) fromWrt.add(o);
   }
   const toLoss = new Set<Value>([loss]);
   for (let i = nodes.length - 1; i >= 0; i--) {
