@@ -71,11 +71,11 @@ function bigram(V: number, D: number, seed: number, headViaMatMul = true): { mod
   };
 }
 
-test('lockstep evaluation through onnxruntime matches the JS definitions token by token', async () => {
+for (const merge of [true, false]) test(`lockstep evaluation through onnxruntime (${merge ? 'one merged session' : 'a session per model'}) matches the JS definitions token by token`, async () => {
   const V = 11, D = 4;
   const ref = bigram(V, D, 1), q1 = bigram(V, D, 2), q2 = bigram(V, D, 3, false);
   const tokens = Array.from({ length: 23 }, (_, i) => (i * 7 + 3) % V);
-  const r = await evaluateLockstep(ref.model, [{ name: 'q1', model: q1.model }, { name: 'q2', model: q2.model }], tokens, { ctx: 6, stride: 3, batchSize: 2 });
+  const r = await evaluateLockstep(ref.model, [{ name: 'q1', model: q1.model }, { name: 'q2', model: q2.model }], tokens, { ctx: 6, stride: 3, batchSize: 2, merge });
   for (const [name, q] of [['q1', q1], ['q2', q2]] as const) {
     const acc = new QualityAccumulator();
     let refNll = 0, nll = 0;

@@ -2,6 +2,7 @@ import type { Model } from '../ir/graph.js';
 import { DecoderRunner } from '../runtime/decoder.js';
 import { ort, type SessionOptions } from '../runtime/session.js';
 import { withLogprobHead } from './compare-head.js';
+import { mergedOutput, mergeHeads } from './merge-heads.js';
 import { QualityAccumulator, type QualityStats } from './kld.js';
 import { summarize, type PerplexityResult } from './perplexity.js';
 import { slidingWindows, type Window } from './windows.js';
@@ -14,6 +15,8 @@ export interface LockstepOptions {
   session?: SessionOptions;
   /** Checked between batches: an aborted run stops with the signal's reason. */
   signal?: AbortSignal;
+  /** Score every model in one merged onnxruntime session when they can share a graph (default true). */
+  merge?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -27,16 +30,13 @@ export interface LockstepResult {
 /**
  * Perplexity of a reference and every variant, plus each variant's KLD / top-1 agreement against
  * the reference, on the same sliding windows. Window by window, the reference runs once and its
- * log-probabilities feed every variant's session, which computes KLD in onnxruntime; only
- * per-token scalars are kept.
+ * log-probabilities feed every variant's KLD, computed in onnxruntime; only per-token scalars are kept.
  */
 export async function evaluateLockstep(reference: Model, variants: { name: string; model: Model }[], tokens: ArrayLike<number>, opts: LockstepOptions): Promise<LockstepResult> {
   const windows = slidingWindows(tokens.length, opts.ctx, opts.stride);
   const nScored = windows.reduce((s, w) => s + w.end - w.scoreFrom, 0);
-  const ref = await DecoderRunner.create(withLogprobHead(reference, 'reference'), opts.session);
-  const runners: DecoderRunner[] = [];
+  const scorer = await createScorer(reference, variants.map((v) => v.model), opts);
   try {
-    for (const v of variants) runners.push(await DecoderRunner.create(withLogprobHead(v.model, 'compare'), opts.session));
     const refNll = new Float64Array(nScored);
     const refArgmax = new Int32Array(nScored);
     const nll = variants.map(() => new Float64Array(nScored));
@@ -50,18 +50,15 @@ export async function evaluateLockstep(reference: Model, variants: { name: strin
       i += group.length;
       const { ids, labels, positions, S } = feeds(group, tokens);
       const extra = { score_positions: new ort.Tensor('int64', positions, [S]), labels: new ort.Tensor('int64', labels, [group.length, S]) };
-      const r = await ref.run(ids, group.length, undefined, extra);
-      const rNll = r.nll.data as Float32Array, rAm = r.argmax.data as BigInt64Array;
-      for (let p = 0; p < rNll.length; p++) { refNll[k + p] = rNll[p]; refArgmax[k + p] = Number(rAm[p]); }
-      for (let v = 0; v < runners.length; v++) {
-        const o = await runners[v].run(ids, group.length, undefined, { ...extra, ref_logp: r.logp as ort.Tensor });
-        const qNll = o.nll.data as Float32Array, qAm = o.argmax.data as BigInt64Array, kld = o.kld.data as Float32Array;
-        for (let p = 0; p < qNll.length; p++) {
-          nll[v][k + p] = qNll[p];
-          argmax[v][k + p] = Number(qAm[p]);
-          acc[v].add({ nll: qNll[p], refNll: rNll[p], kld: kld[p], argmax: argmax[v][k + p], refArgmax: refArgmax[k + p] });
+      const { ref, vars } = await scorer.score(ids, group.length, extra);
+      for (let p = 0; p < ref.nll.length; p++) { refNll[k + p] = ref.nll[p]; refArgmax[k + p] = Number(ref.argmax[p]); }
+      vars.forEach((o, v) => {
+        for (let p = 0; p < o.nll.length; p++) {
+          nll[v][k + p] = o.nll[p];
+          argmax[v][k + p] = Number(o.argmax[p]);
+          acc[v].add({ nll: o.nll[p], refNll: ref.nll[p], kld: o.kld![p], argmax: argmax[v][k + p], refArgmax: refArgmax[k + p] });
         }
-      }
+      });
       k += group.length * S;
       done += group.length;
       opts.onProgress?.(done, windows.length);
@@ -73,9 +70,56 @@ export async function evaluateLockstep(reference: Model, variants: { name: strin
     }));
     return { reference: summarize({ nll: refNll, argmax: refArgmax, window: windows }, opts.ctx, opts.stride), variants: out };
   } finally {
-    await ref.release();
-    for (const r of runners) await r.release();
+    await scorer.release();
   }
+}
+
+interface HeadOutputs { nll: Float32Array; argmax: BigInt64Array; kld?: Float32Array }
+interface Scorer {
+  score(ids: BigInt64Array, batch: number, extra: Record<string, ort.Tensor>): Promise<{ ref: HeadOutputs; vars: HeadOutputs[] }>;
+  release(): Promise<void>;
+}
+
+const outputs = (o: ort.InferenceSession.ReturnType, nll: string, argmax: string, kld?: string): HeadOutputs => ({
+  nll: o[nll].data as Float32Array, argmax: o[argmax].data as BigInt64Array, kld: kld ? (o[kld].data as Float32Array) : undefined,
+});
+
+/**
+ * Preferably one session over a merged graph (reference + every variant); otherwise one session
+ * per model, the reference's log-probabilities passed through JS to each variant.
+ */
+async function createScorer(reference: Model, variants: Model[], opts: LockstepOptions): Promise<Scorer> {
+  const merged = opts.merge === false ? null : mergeHeads(reference, variants);
+  if (merged) {
+    const runner = await DecoderRunner.create(merged, opts.session);
+    return {
+      async score(ids, batch, extra) {
+        const o = await runner.run(ids, batch, undefined, extra);
+        return {
+          ref: outputs(o, mergedOutput(0, 'nll'), mergedOutput(0, 'argmax')),
+          vars: variants.map((_, v) => outputs(o, mergedOutput(v + 1, 'nll'), mergedOutput(v + 1, 'argmax'), mergedOutput(v + 1, 'kld'))),
+        };
+      },
+      release: () => runner.release(),
+    };
+  }
+  const ref = await DecoderRunner.create(withLogprobHead(reference, 'reference'), opts.session);
+  const runners: DecoderRunner[] = [];
+  try {
+    for (const v of variants) runners.push(await DecoderRunner.create(withLogprobHead(v, 'compare'), opts.session));
+  } catch (e) {
+    for (const r of [ref, ...runners]) await r.release();
+    throw e;
+  }
+  return {
+    async score(ids, batch, extra) {
+      const r = await ref.run(ids, batch, undefined, extra);
+      const vars: HeadOutputs[] = [];
+      for (const q of runners) vars.push(outputs(await q.run(ids, batch, undefined, { ...extra, ref_logp: r.logp as ort.Tensor }), 'nll', 'argmax', 'kld'));
+      return { ref: outputs(r, 'nll', 'argmax'), vars };
+    },
+    async release() { for (const r of [ref, ...runners]) await r.release(); },
+  };
 }
 
 /** Consecutive windows with the same length and the same scored span, up to `max`. */
