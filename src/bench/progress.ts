@@ -9,15 +9,22 @@ export interface Stage { name: string; weight: number }
 const clock = (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`);
 
 export class BenchProgress {
-  private readonly start = Date.now();
+  private readonly start: number;
   private readonly total: number;
   private doneWeight = 0;
   private current: { stage: Stage; frac: number; label: string } | null = null;
   private last = 0;
-  private readonly tty = Boolean(process.stderr.isTTY) && !process.env.QUANTLAB_NO_PROGRESS;
+  private readonly tty: boolean;
 
-  constructor(private readonly stages: Stage[], private readonly write: (s: string) => void = (s) => process.stderr.write(s)) {
+  constructor(
+    private readonly stages: Stage[],
+    private readonly write: (s: string) => void = (s) => process.stderr.write(s),
+    tty = Boolean(process.stderr.isTTY) && !process.env.QUANTLAB_NO_PROGRESS,
+    private readonly now: () => number = Date.now,
+  ) {
     this.total = stages.reduce((s, x) => s + x.weight, 0) || 1;
+    this.tty = tty;
+    this.start = now();
   }
 
   /** Enter stage `name` (completing the previous one). */
@@ -25,7 +32,7 @@ export class BenchProgress {
     if (this.current) this.doneWeight += this.current.stage.weight;
     const stage = this.stages.find((s) => s.name === name) ?? { name, weight: 0 };
     this.current = { stage, frac: 0, label };
-    if (!this.tty) this.write(`[${clock((Date.now() - this.start) / 1000)}] ${label}\n`);
+    if (!this.tty) this.write(`[${clock((this.now() - this.start) / 1000)}] ${label}\n`);
     this.render(true);
   }
 
@@ -44,7 +51,7 @@ export class BenchProgress {
 
   private render(force: boolean): void {
     if (!this.tty) return;
-    const now = Date.now();
+    const now = this.now();
     if (!force && now - this.last < 200) return;
     this.last = now;
     const f = this.fraction, elapsed = (now - this.start) / 1000;
