@@ -24,8 +24,11 @@ test('without a terminal each stage is logged once, with the elapsed time', () =
   const lines: string[] = [];
   const p = new BenchProgress([{ name: 'a', weight: 1 }], (s) => lines.push(s), false, () => t);
   p.stage('a', 'stage a');
+  t = 20_000;
+  p.update(1, 4);
   t = 61_000;
-  p.update(1, 2);
+  p.update(2, 4);
   p.stage('b', 'stage b');
-  assert.deepEqual(lines, ['[0s] stage a\n', '[1m01s] stage b\n']);
+  // A long stage logs its count every 30 s.
+  assert.deepEqual(lines, ['[0s] stage a\n', '[1m01s] a 2/4 (50% overall)\n', '[1m01s] stage b\n']);
 });

@@ -14,6 +14,7 @@ export class BenchProgress {
   private doneWeight = 0;
   private current: { stage: Stage; frac: number; label: string } | null = null;
   private last = 0;
+  private lastLog = 0;
   private readonly tty: boolean;
 
   constructor(
@@ -32,7 +33,7 @@ export class BenchProgress {
     if (this.current) this.doneWeight += this.current.stage.weight;
     const stage = this.stages.find((s) => s.name === name) ?? { name, weight: 0 };
     this.current = { stage, frac: 0, label };
-    if (!this.tty) this.write(`[${clock((this.now() - this.start) / 1000)}] ${label}\n`);
+    if (!this.tty) { this.lastLog = this.now(); this.write(`[${clock((this.lastLog - this.start) / 1000)}] ${label}\n`); }
     this.render(true);
   }
 
@@ -41,6 +42,11 @@ export class BenchProgress {
     if (!this.current) return;
     this.current.frac = total ? Math.min(1, done / total) : 1;
     this.current.label = `${this.current.stage.name} ${done}/${total}${unit ? ` ${unit}` : ''}`;
+    if (!this.tty && this.now() - this.lastLog >= 30_000) {
+      // Logs get a line every 30 s in long stages.
+      this.lastLog = this.now();
+      this.write(`[${clock((this.lastLog - this.start) / 1000)}] ${this.current.label} (${(this.fraction * 100).toFixed(0)}% overall)\n`);
+    }
     this.render(done >= total);
   }
 
