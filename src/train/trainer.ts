@@ -16,6 +16,8 @@ export interface TrainerOptions {
   /** Clip the global gradient norm to this (default 1; 0 turns clipping off). */
   maxGradNorm?: number;
   threads?: number;
+  /** Values no gradient flows through (e.g. QAT weight scales computed from the weights). */
+  stopGradient?: string[];
 }
 
 export interface StepResult { step: number; loss: number; gradNorm: number; lr: number }
@@ -48,7 +50,7 @@ export class Trainer {
     const names = opts.params ?? defaultTrainable(decoder);
     if (!names.length) throw new UsageError('train: no trainable parameters');
     const lossModel = addCrossEntropyLoss(decoder, { ignoreIndex: IGNORE });
-    const grad = buildGradientGraph(lossModel, { loss: 'loss', wrt: names, weightsAsInputs: true });
+    const grad = buildGradientGraph(lossModel, { loss: 'loss', wrt: names, weightsAsInputs: true, stopGradient: opts.stopGradient });
     const session = await createSession(grad, { threads: opts.threads });
     const params: Param[] = [];
     const dims: number[][] = [];

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildDecoder } from '../arch/decoder.js';
+import { chooseParams, dequantize, quantize, type QuantScheme } from '../quant/primitives.js';
+import { createSession, ort } from '../runtime/session.js';
+import { insertFakeQuant, maxAbsRanges, weightMatMuls } from './fake-quant.js';
+import { initDecoderWeights, tinyConfig } from './init.js';
+import { defaultTrainable, Trainer } from './trainer.js';
+
+const B = 4, T = 16;
+
+function batchOf(step: number, vocab: number): BigInt64Array {
+  const ids = new BigInt64Array(B * T);
+  for (let r = 0; r < B; r++) for (let t = 0; t < T; t++) ids[r * T + t] = BigInt(((step * 13 + r * 29) + 3 * t) % vocab);
+  return ids;
+}
+
+test('fake-quantized weights equal static-int8 per-channel quantization (reduce_range) bit for bit', async () => {
+  const cfg = tinyConfig('gpt2');
+  const dec = buildDecoder(cfg, initDecoderWeights(cfg, { seed: 2, std: 0.3 }), { kvCache: false });
+  const fq = insertFakeQuant(dec);
+  assert.equal(fq.nodes.length, weightMatMuls(dec).length);
+  assert.equal(fq.weightScales.length, fq.nodes.length);
+  const node = fq.model.graph.nodes.find((n) => n.name === fq.nodes[0])!;
+  const w = dec.graph.nodes.find((n) => n.name === fq.nodes[0])!.inputs[1]!.constant!;
+  const out = node.inputs[1]!;
+  out.type = { dtype: 'float32' };
+  fq.model.graph.markOutput(out);
+  const s = await createSession(fq.model, { threads: 1 });
+  const got = (await s.run({ input_ids: new ort.Tensor('int64', batchOf(0, cfg.vocabSize), [B, T]) }, [out.name]))[out.name].data as Float32Array;
+  await s.release();
+  // What static-int8's weightDq stores for a [K, N] MatMul weight: symmetric int8 per output channel, scale·127/64.
+  const [R, C] = w.dims;
+  const scheme: QuantScheme = { type: 'int8', symmetric: true, granularity: 'channel', axis: 0 };
+  const x = w.data as Float32Array;
+  const p = chooseParams(x, R, C, scheme);
+  for (let i = 0; i < p.scale.length; i++) p.scale[i] *= 127 / 64;
+  const ref = dequantize(quantize(x, R, C, scheme, p), R, C, scheme, p);
+  assert.deepEqual([...got], [...ref]);
+});
+
+test('quantization-aware training: a fake-quantized tiny GPT-2 learns, activation scales are trained', async () => {
+  const cfg = tinyConfig('gpt2');
+  const dec = buildDecoder(cfg, initDecoderWeights(cfg, { seed: 3 }), { kvCache: false });
+  const inputs = [...new Set(weightMatMuls(dec).map((n) => n.inputs[0]!.name))];
+  const ranges = await maxAbsRanges(dec, inputs, [0, 1].map((s) => ({ input_ids: new ort.Tensor('int64', batchOf(s, cfg.vocabSize), [B, T]) })), { threads: 1 });
+  const fq = insertFakeQuant(dec, { activationRanges: ranges });
+  assert.equal(fq.activationScales.length, inputs.length);
+  const params = [...defaultTrainable(fq.model), ...fq.activationScales];
+  const trainer = await Trainer.create(fq.model, {
+    params, stopGradient: fq.weightScales, schedule: { peak: 3e-2, warmupSteps: 5, totalSteps: 30 }, threads: 1,
+  });
+  const scale0 = Array.from(fq.activationScales, (n) => fq.model.graph.mustValue(n).constant!.data[0] as number);
+  const losses: number[] = [];
+  for (let s = 0; s < 30; s++) losses.push((await trainer.trainStep(batchOf(s, cfg.vocabSize), B, T)).loss);
+  const last = losses.slice(-5).reduce((a, b) => a + b, 0) / 5;
+  console.log(`  QAT gpt2: loss ${losses[0].toFixed(3)} → ${last.toFixed(3)}; ${fq.nodes.length} weights and ${inputs.length} activations fake-quantized`);
+  assert.ok(last < losses[0] - 2.5, `QAT loss ${losses[0]} → ${last}`);
+  const trained = trainer.model();
+  const moved = fq.activationScales.filter((n, i) => trained.graph.mustValue(n).constant!.data[0] !== scale0[i]);
+  assert.equal(moved.length, fq.activationScales.length, 'every activation scale should receive a gradient');
+  await trainer.release();
+});

@@ -1,0 +1,112 @@
+import { Builder } from '../ir/builder.js';
+import { cloneModel, type Model, type Node, type Value } from '../ir/graph.js';
+import { Tensor } from '../ir/tensor.js';
+import { createSession, ort, type SessionOptions } from '../runtime/session.js';
+import { UsageError } from '../util/errors.js';
+
+export interface FakeQuantOptions {
+  /** MatMul nodes to fake-quantize (default: every MatMul whose B is a 2-D float32 initializer). */
+  nodes?: string[];
+  /**
+   * Symmetric per-tensor activation ranges (max |x|) by MatMul input name: those inputs get a
+   * QuantizeLinear→DequantizeLinear with a learnable scale range/127. Inputs without one stay float.
+   */
+  activationRanges?: Map<string, number>;
+  /**
+   * Weight codes as static-int8 writes them: reduce_range (default) uses -64..64, i.e.
+   * scale = (max|w|/127)·(127/64) per output channel, computed in float32 the same way.
+   */
+  reduceRange?: boolean;
+}
+
+export interface FakeQuantModel {
+  model: Model;
+  /** Activation scale initializers (train them for LSQ). */
+  activationScales: string[];
+  /** Weight-scale values computed from the weights: pass as stopGradient (they follow the weights). */
+  weightScales: string[];
+  /** The fake-quantized MatMul nodes. */
+  nodes: string[];
+}
+
+/** MatMuls with a constant 2-D float32 weight as B. */
+export function weightMatMuls(m: Model): Node[] {
+  return m.graph.nodes.filter((n) => n.opType === 'MatMul' && n.inputs[1]?.constant?.dtype === 'float32' && n.inputs[1].constant.dims.length === 2);
+}
+
+/**
+ * Insert fake quantization for quantization-aware training: int8 weights per output channel with
+ * scales recomputed from the current weights in the graph (exactly static-int8's symmetric
+ * max-abs choice), and int8 per-tensor activations with learnable scales. Gradients pass the
+ * rounding by the straight-through estimator (autodiff's QuantizeLinear rule).
+ */
+export function insertFakeQuant(input: Model, opts: FakeQuantOptions = {}): FakeQuantModel {
+  const model = cloneModel(input);
+  const g = model.graph;
+  const b = new Builder(g);
+  const all = weightMatMuls(model);
+  const wanted = opts.nodes ? new Set(opts.nodes) : null;
+  const nodes = wanted ? all.filter((n) => wanted.has(n.name)) : all;
+  if (wanted && nodes.length !== wanted.size) {
+    const missing = [...wanted].filter((n) => !nodes.some((x) => x.name === n));
+    throw new UsageError(`fake-quant: not a MatMul with a 2-D float weight: ${missing.join(', ')}`);
+  }
+  const reduce = opts.reduceRange ?? true;
+  const activationScales: string[] = [];
+  const weightScales: string[] = [];
+  const actDq = new Map<string, Value>();
+  for (const node of nodes) {
+    const w = node.inputs[1]!;
+    const n = w.constant!.dims[1];
+    const fq = b.scope(`fake_quant/${w.name}`, () => {
+      const amax = b.op('ReduceMax', [b.op('Abs', [w]), b.constI64([0])], { keepdims: 0 });
+      let s = b.op('Div', [amax, b.scalarF32(127)]);
+      if (reduce) s = b.op('Mul', [s, b.scalarF32(127 / 64)]);
+      s = b.op('Where', [b.op('Greater', [amax, b.scalarF32(0)]), s, b.scalarF32(1)]);
+      weightScales.push(s.name);
+      const zp = g.addInitializer(g.uniqueName(`${w.name}_qat_zero_point`), new Tensor('int8', [n], new Int8Array(n)));
+      return b.op('DequantizeLinear', [b.op('QuantizeLinear', [w, s, zp], { axis: 1 }), s, zp], { axis: 1 });
+    });
+    g.setInput(node, 1, fq);
+    const x = node.inputs[0]!;
+    const range = opts.activationRanges?.get(x.name);
+    if (range === undefined) continue;
+    let dq = actDq.get(x.name);
+    if (!dq) {
+      dq = b.scope(`fake_quant/${x.name}`, () => {
+        const s = g.addInitializer(g.uniqueName(`${x.name}_qat_scale`), Tensor.scalarF32(range > 0 ? range / 127 : 1));
+        activationScales.push(s.name);
+        const zp = g.addInitializer(g.uniqueName(`${x.name}_qat_zero_point`), new Tensor('int8', [], Int8Array.of(0)));
+        return b.op('DequantizeLinear', [b.op('QuantizeLinear', [x, s, zp]), s, zp]);
+      });
+      actDq.set(x.name, dq);
+    }
+    g.setInput(node, 0, dq);
+  }
+  g.sortTopologically();
+  return { model, activationScales, weightScales, nodes: nodes.map((x) => x.name) };
+}
+
+/** max |x| of each named value over some inputs (one forward pass per feed): calibration for activation scales. */
+export async function maxAbsRanges(m: Model, values: string[], feeds: Record<string, ort.Tensor>[], session?: SessionOptions): Promise<Map<string, number>> {
+  const probe = cloneModel(m);
+  for (const v of values) {
+    const val = probe.graph.mustValue(v);
+    val.type ??= { dtype: 'float32' };
+    probe.graph.markOutput(val);
+  }
+  const s = await createSession(probe, session);
+  const out = new Map<string, number>(values.map((v) => [v, 0]));
+  try {
+    for (const f of feeds) {
+      const r = await s.run(f, values);
+      for (const v of values) {
+        const d = r[v].data as Float32Array;
+        let mx = out.get(v)!;
+        for (let i = 0; i < d.length; i++) { const a = Math.abs(d[i]); if (a > mx) mx = a; }
+        out.set(v, mx);
+      }
+    }
+  } finally { await s.release(); }
+  return out;
+}
