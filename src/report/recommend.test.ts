@@ -38,6 +38,11 @@ test('when nothing qualifies the recommendation says so and names the closest', 
   // FP32 fastest among the usable ones: "none".
   const slow = sampleRows().filter((r) => ['fp32', 'fp16'].includes(r.method));
   assert.equal(byId(recommend(slow))['fastest-decode-within-2pct'].kind, 'none');
+  // A 3% gain is within timing noise: not recommended.
+  const marginal = sampleRows().filter((r) => ['fp32', 'int8-weight'].includes(r.method)).map((r) => (r.method === 'fp32' ? r : { ...r, speedup_decode: 1.03, latency: { ...r.latency!, decode_tokens_per_s: 51.5 } }));
+  const m = byId(recommend(marginal))['fastest-decode-within-2pct'];
+  assert.equal(m.kind, 'none');
+  assert.match(m.text, /the fastest, `int8-weight`, reaches 1\.03× \(below 1\.05×\)/);
 });
 
 test('without measured quality only size and speed picks remain, marked as such', () => {

@@ -15,6 +15,8 @@ export interface RecommendOptions {
 }
 
 export const BASELINE = 'fp32';
+/** Speedups below this are treated as noise. */
+export const MIN_SPEEDUP = 1.05;
 
 /** Why a row's quality collapsed (empty when it did not). */
 export function collapseFlags(row: MethodRow, opts: RecommendOptions = {}): string[] {
@@ -71,6 +73,8 @@ export function recommend(rows: MethodRow[], opts: RecommendOptions = {}): Recom
     if (!fast) continue;
     const ms = phase === 'decode' ? `${fixed(fast.latency!.decode_ms.p50, 2)} ms/token p50, ${fixed(tps(fast), 1)} tokens/s` : `${fixed(fast.latency!.prefill_ms.p50, 1)} ms p50, ${fixed(tps(fast), 0)} tokens/s`;
     if (fast.method === BASELINE && base) out.push({ id, kind: 'none', title, method: null, text: `No method${qual} ${phase}s faster than FP32 (${ms}).` });
+    // Timing noise on a shared machine is a few percent: a smaller gain is not a recommendation.
+    else if (base && isNum(speedup(fast)) && speedup(fast)! < MIN_SPEEDUP) out.push({ id, kind: 'none', title, method: null, text: `No method${qual} ${phase}s measurably faster than FP32: the fastest, ${code(fast.method)}, reaches ${times(speedup(fast))} (below ${times(MIN_SPEEDUP)}).` });
     else out.push({ id, kind: 'pick', title, method: fast.method, text: `${code(fast.method)}: ${ms}, ${times(speedup(fast))} FP32's speed; ${quality(fast)}.` });
   }
 
