@@ -20,7 +20,7 @@ export const times = (x: number | null | undefined, d = 2): string => (ok(x) ? `
 export const sig = (x: number | null | undefined, s = 3): string => {
   if (!ok(x)) return NA;
   if (x === 0) return '0';
-  return Math.abs(x) >= 1e-6 ? Number(x.toPrecision(s)).toString() : x.toExponential(s - 1);
+  return Math.abs(x) >= 1e-4 ? Number(x.toPrecision(s)).toString() : x.toExponential(s - 1);
 };
 
 export const isNum = ok;
