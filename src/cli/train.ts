@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { loadDataset } from '../data/index.js';
 import { loadModel, resolveModelSpec } from '../load/index.js';
 import { trainRun } from '../train/run.js';
@@ -45,6 +46,7 @@ export const trainCommand: Command = {
     const model = loadModel(src);
     if (model.kind !== 'safetensors' || !model.config) throw new UsageError(`${model.source}: training needs a Hugging Face safetensors folder`);
     if (!model.tokenizer) throw new UsageError(`${model.source} has no tokenizer.json`);
+    if (path.resolve(out) === path.resolve(model.source)) throw new UsageError('--out must differ from the input model folder');
     const train = loadDataset(String(v.dataset), String(v.split));
     const log = (s: string) => console.log(s);
     log(`tokenizing ${train.name} …`);
