@@ -35,7 +35,14 @@ export function writeModelFolder(dir: string, sourceDir: string, cfg: DecoderCon
     tensors.set(p.name, transposedInGraph(cfg, p.name, t) ? transpose2d(t) : t);
   });
   writeSafetensors(path.join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-  for (const f of COPY) if (fs.existsSync(path.join(sourceDir, f))) fs.copyFileSync(path.join(sourceDir, f), path.join(dir, f));
+  for (const f of COPY) {
+    if (!fs.existsSync(path.join(sourceDir, f))) continue;
+    // The source may be read-only (shared models): replace, and leave the copy writable.
+    const dst = path.join(dir, f);
+    fs.rmSync(dst, { force: true });
+    fs.copyFileSync(path.join(sourceDir, f), dst);
+    fs.chmodSync(dst, 0o644);
+  }
 }
 
 /**
