@@ -8,7 +8,7 @@ const graphs = models.map(([n, p]) => { const m = loadModel(p); return [n, m.gra
 const res = Object.fromEntries(names.map((n) => [n, { prefill: [], decode: [], load: [] }]));
 const rounds = +(process.env.ROUNDS ?? 5);
 for (let r = 0; r < rounds; r++) for (const [n, g, maxPos] of graphs) {
-  const l = await measureLatency(g, { promptTokens: 512, decodeTokens: 16, warmup: 1, repetitions: 3, session: { threads: 2 }, maxPositions: maxPos });
+  const l = await measureLatency(g, { promptTokens: 512, decodeTokens: 16, warmup: 1, repetitions: 3, session: { threads: +(process.env.THREADS ?? 2) }, maxPositions: maxPos });
   res[n].prefill.push(l.prefill_ms.p50); res[n].decode.push(l.decode_ms.p50); res[n].load.push(l.session_load_ms);
 }
 const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
