@@ -48,7 +48,7 @@ export const dynamicInt8Defaults: DynamicInt8Config = {
   kind: 'dynamic-int8', granularity: 'channel', symmetric: true, pattern: 'fused', tiedHead: 'transpose', reduceRange: true, activationMatmuls: false,
 };
 
-interface QWeight { q: Value; scale: Value; zeroPoint: Value | null; scheme: QuantScheme; bytes: number }
+interface QWeight { q: Value; scale: Value; zeroPoint: Value | null; scheme: QuantScheme }
 
 function validate(c: DynamicInt8Config): void {
   if (c.granularity !== 'channel' && c.granularity !== 'tensor') throw new UsageError(`dynamic-int8: granularity must be 'channel' or 'tensor', got '${c.granularity}'`);
@@ -103,7 +103,7 @@ export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
       const qv = g.addInitializer(g.uniqueName(`${base}_quantized${suffix}`), new Tensor(scheme.type, [s.rows, s.cols], q));
       const scale = g.addInitializer(g.uniqueName(`${base}_scale${suffix}`), new Tensor('float32', scaleDims, params.scale));
       const zeroPoint = symmetric ? null : g.addInitializer(g.uniqueName(`${base}_zero_point${suffix}`), new Tensor('uint8', scaleDims, Uint8Array.from(params.zeroPoint)));
-      w = { q: qv, scale, zeroPoint, scheme, bytes: q.length + params.scale.length * 4 + (symmetric ? 0 : params.scale.length) };
+      w = { q: qv, scale, zeroPoint, scheme };
       cache.set(key, w);
       report.converted.push(base);
       return w;
@@ -129,8 +129,7 @@ export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
         ctx.explain(`Gemm ${old.name}: ${tag} table ${w.q.name} read by QGemm transB=1`);
       } else {
         const t = b.op('Transpose', [w.q], { perm: [1, 0] }, { name: `${old.name}/weight_transpose` });
-        const scale = w.scale, zp = w.zeroPoint;
-        out = matmul(b, old.name, old.inputs[0]!, { ...w, q: t, scale, zeroPoint: zp }, config.pattern, bias?.value ?? null);
+        out = matmul(b, old.name, old.inputs[0]!, { ...w, q: t }, config.pattern, bias?.value ?? null);
         ctx.explain(`Gemm ${old.name}: ${tag} table ${w.q.name} via Transpose (folded at load), DynamicQuantizeMatMul`);
       }
       if (s.op === 'Gemm' && old.inputs[2] && !bias) out = b.op('Add', [out, old.inputs[2]], {}, { name: `${old.name}/bias` });
