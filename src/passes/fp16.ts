@@ -1,5 +1,5 @@
 import { dtypeCode, type DType } from '../ir/dtype.js';
-import { cloneModel, type Graph, type Node, type Value } from '../ir/graph.js';
+import { cloneModel, type Graph, type Model, type Node, type Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { UsageError } from '../util/errors.js';
 import { f32ToBf16, f32ToF16 } from '../util/half.js';
@@ -64,7 +64,7 @@ export function toHalf(x: Float32Array, half: 'float16' | 'bfloat16'): { data: U
   return { data, clamped };
 }
 
-export function runFp16(model: Parameters<QuantMethod['run']>[0], config: Fp16Config, ctx: PassContext): PassResult {
+export function runFp16(model: Model, config: Fp16Config, ctx: PassContext): PassResult {
   const c = { ...defaults(config.kind), ...config };
   if (c.compute !== 'half' && c.compute !== 'float') throw new UsageError(`${c.kind}: compute must be half or float, got '${c.compute}'`);
   // Measured (onnxruntime-node 1.30): the CPU provider has no bfloat16 kernels (Where, Add, MatMul, ...).
@@ -196,7 +196,7 @@ export function removeRoundTripCasts(g: Graph, half: DType): number {
 /** The pass context as `quantize` provides it: methods that run text through the model read the tokenizer. */
 type TextContext = PassContext & { tokenizer?: { encode(text: string): number[] } };
 
-export async function runFp16Method(model: Parameters<QuantMethod['run']>[0], config: Fp16Config, ctx: TextContext): Promise<PassResult> {
+export async function runFp16Method(model: Model, config: Fp16Config, ctx: TextContext): Promise<PassResult> {
   const c = { ...defaults(config.kind), ...config };
   const result = runFp16(model, c, ctx);
   if (!c.overflowCheck) return result;

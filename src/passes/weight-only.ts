@@ -1,4 +1,4 @@
-import { cloneModel, type Graph, type Node, type Value } from '../ir/graph.js';
+import { cloneModel, type Graph, type Model, type Node, type Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { toFloat32 } from '../hf/safetensors.js';
 import { packNBits, type NBitsTensors } from '../quant/nbits-pack.js';
@@ -55,7 +55,7 @@ function fallbackBlock(k: number, want: number): number | null {
   return null;
 }
 
-export function runWeightOnly(model: Parameters<QuantMethod['run']>[0], config: WeightOnlyConfig, ctx: PassContext): PassResult {
+export function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx: PassContext): PassResult {
   const c = { ...defaults(config.kind), ...config };
   validateWeightOnly(c);
   const bits = bitsOf(c.kind);
