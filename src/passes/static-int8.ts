@@ -102,9 +102,9 @@ export function rangesFromStats(stats: Map<string, ActivationStats>, c: Pick<Sta
 export interface Prepared {
   base: Model;
   sites: WeightSite[];
-  /** Nodes handled as dynamic-int8 does them (embedding Gathers and the LM head). */
   /** The LM head node(s). */
   headNodes: string[];
+  /** Nodes handled as dynamic-int8 does them (embedding Gathers, and the LM head unless head = 'static'). */
   dynamicNodes: string[];
   ranges: Ranges;
   calibration: { name: string; sha256: string };
@@ -165,7 +165,7 @@ export async function prepareStaticInt8(input: Model, c: StaticInt8Config, ctx: 
     }
     notes.push(`smoothquant: α=${c.smoothquant} folded into ${groups.length} norms (${groups.map((x) => x.norm.name).join(', ')})`);
   }
-  // Re-select on the (possibly smoothed) graph: sites hold the tensors they will quantize.
+  // Point the sites at the tensors they will quantize (SmoothQuant swapped in scaled weights).
   const sites = sel.sites.map((s) => ({ ...s, tensor: s.weight.constant! }));
   const tensors = [...new Set(sites.map((s) => s.node.inputs[0]!.name))];
   const bar = new Progress('calibration', windows.length);
