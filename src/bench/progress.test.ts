@@ -7,6 +7,9 @@ test('one overall line: stage weights drive the fraction and the ETA', () => {
   const lines: string[] = [];
   const p = new BenchProgress([{ name: 'quantize', weight: 10 }, { name: 'evaluate', weight: 30 }], (s) => lines.push(s), true, () => t);
   p.stage('quantize', 'quantize fp32');
+  p.update(1, 2);
+  p.stage('quantize', 'quantize int8');
+  assert.equal(p.fraction, 0.125, 'a repeated stage keeps its progress');
   t = 10_000;
   p.stage('evaluate');
   assert.equal(p.fraction, 0.25);

@@ -30,6 +30,13 @@ export class BenchProgress {
 
   /** Enter stage `name` (completing the previous one). */
   stage(name: string, label = name): void {
+    if (this.current?.stage.name === name) {
+      // A new step of the same stage (e.g. the next method to quantize): relabel only.
+      this.current.label = label;
+      if (!this.tty) { this.lastLog = this.now(); this.write(`[${clock((this.lastLog - this.start) / 1000)}] ${label}\n`); }
+      this.render(true);
+      return;
+    }
     if (this.current) this.doneWeight += this.current.stage.weight;
     const stage = this.stages.find((s) => s.name === name) ?? { name, weight: 0 };
     this.current = { stage, frac: 0, label };
