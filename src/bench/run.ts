@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { loadDataset, type Dataset } from '../data/index.js';
 import type { QualityStats } from '../eval/kld.js';
@@ -54,6 +55,7 @@ export interface BenchResult { report: BenchReport; files: string[] }
 /** Quantize (or reuse) every method, evaluate all of them the same way, write report.{md,json,csv,html}. */
 export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const t0 = performance.now();
+  const loadStart = os.loadavg()[0];
   const loaded = loadModel(opts.model);
   const methods = parseMethods(opts.methods ?? defaultMethods());
   checkOutFolder(opts.out, sourceInfo(loaded));
@@ -147,6 +149,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         ctx, stride, windows: q?.reference.windows ?? 0, tokens_scored: q?.reference.tokensScored ?? 0, batch, threads,
         prompt_tokens: P, decode_tokens: N, decode_context: lat.decodeContext, warmup, repetitions: reps,
         schedule: 'round-robin (one repetition of every variant per round, order rotated each round)',
+        load_average: [loadStart, os.loadavg()[0]],
       },
       machine: machineInfo(),
       rows,

@@ -37,6 +37,7 @@ export function protocolLines(r: BenchReport): [string, string][] {
   } else lines.push(['dataset', 'none (quality not measured)']);
   lines.push(['latency protocol', `prefill ${p.prompt_tokens} tokens, then ${p.decode_tokens} decode steps after ${p.decode_context} cached tokens; ${p.warmup} warm-up + ${p.repetitions} repetitions per variant, ${p.schedule}`]);
   lines.push(['threads', String(p.threads)]);
+  if (p.load_average) lines.push(['load average (1 min)', `${p.load_average[0].toFixed(1)} at start, ${p.load_average[1].toFixed(1)} at end, on ${r.machine.cores} cores${Math.max(...p.load_average) > r.machine.cores ? ': the machine was busy with other work, timings are pessimistic and noisy' : ''}`]);
   lines.push(['CPU', `${r.machine.cpu} (${r.machine.cores} cores), ${mib(r.machine.memory_bytes)} RAM, ${r.machine.os}`]);
   lines.push(['onnxruntime', r.machine.onnxruntime]);
   lines.push(['node', r.machine.node]);

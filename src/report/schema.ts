@@ -82,6 +82,8 @@ export interface BenchReport {
     repetitions: number;
     /** How latency runs were scheduled across variants. */
     schedule: string;
+    /** 1-minute load average when the bench started and when it ended: other work on the machine skews timings. */
+    load_average?: [number, number];
   };
   machine: MachineInfo;
   rows: MethodRow[];
