@@ -3,7 +3,8 @@ import { cloneModel, type Graph, type Model, type Node, type Value } from '../ir
 
 /**
  * Heads that turn a decoder graph into a scorer of selected positions, computed inside
- * onnxruntime so that only the reference's log-probabilities cross into JS (once per window).
+ * onnxruntime so that full-vocabulary logits never cross into JS (merge-heads.ts joins a reference
+ * and its variants into one graph, wiring `logp` to each `ref_logp`).
  *
  * Inputs added: `score_positions` int64 [S] (positions of the window that predict a scored token),
  * `labels` int64 [B,S] (the tokens they should predict), and for a compared variant
