@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../util/errors.js';
+import { writeAll, writeFileAtomicWith } from '../util/fsx.js';
 import { f32ToBf16, f32ToF16 } from '../util/half.js';
 import type { DecoderConfig } from './config.js';
 import { decoderConfig } from './index.js';
@@ -259,18 +260,15 @@ export function writeRandomSafetensors(file: string, specs: TensorSpec[], o: { s
     header[s.name] = { dtype: stName, shape: s.shape, data_offsets: [off, off + n] };
     off += n;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8);
-  const hb = Buffer.from(json, 'utf8');
+  const raw = Buffer.from(JSON.stringify(header), 'utf8');
+  const hb = Buffer.concat([raw, Buffer.from(' '.repeat((8 - (raw.length % 8)) % 8))]);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(hb.length));
 
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
   const f32 = new Float32Array(CHUNK);
   const half = new Uint16Array(CHUNK);
   let done = 0;
-  try {
+  writeFileAtomicWith(file, (fd) => {
     writeAll(fd, len); writeAll(fd, hb);
     for (const s of specs) {
       const rng = new Normal(tensorSeed(o.seed, s.name));
@@ -288,19 +286,8 @@ export function writeRandomSafetensors(file: string, specs: TensorSpec[], o: { s
         o.onProgress?.(done, o.total ?? done);
       }
     }
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
+  });
   return 8 + hb.length + off;
-}
-
-function writeAll(fd: number, b: Uint8Array): void {
-  for (let o = 0; o < b.length;) o += fs.writeSync(fd, b, o, b.length - o);
 }
 
 function fill(a: Float32Array, init: Init, rng: Normal): void {

@@ -1,14 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Write chunks to `file` through a temporary file in the same folder, then rename. */
-export function writeFileAtomic(file: string, chunks: Uint8Array[] | string): void {
+/**
+ * Write `file` through a temporary file in the same folder, then rename: `write` streams into the
+ * temp file's descriptor (see `writeAll`); on any error the temp file is removed and `file` is untouched.
+ */
+export function writeFileAtomicWith(file: string, write: (fd: number) => void): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   const fd = fs.openSync(tmp, 'w');
   try {
-    if (typeof chunks === 'string') fs.writeSync(fd, chunks);
-    else for (const c of chunks) { let off = 0; while (off < c.length) off += fs.writeSync(fd, c, off, c.length - off); }
+    write(fd);
     fs.fsyncSync(fd);
   } catch (e) {
     fs.closeSync(fd);
@@ -17,6 +19,19 @@ export function writeFileAtomic(file: string, chunks: Uint8Array[] | string): vo
   }
   fs.closeSync(fd);
   fs.renameSync(tmp, file);
+}
+
+/** Write all of `b` at the descriptor's position. */
+export function writeAll(fd: number, b: Uint8Array): void {
+  for (let o = 0; o < b.length;) o += fs.writeSync(fd, b, o, b.length - o);
+}
+
+/** Write chunks (or a string) to `file` atomically. */
+export function writeFileAtomic(file: string, chunks: Uint8Array[] | string): void {
+  writeFileAtomicWith(file, (fd) => {
+    if (typeof chunks === 'string') fs.writeSync(fd, chunks);
+    else for (const c of chunks) writeAll(fd, c);
+  });
 }
 
 export function writeJsonAtomic(file: string, obj: unknown): void {
