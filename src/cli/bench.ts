@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { runBench } from '../bench/run.js';
 import { defaultMethods } from '../bench/variants.js';
@@ -6,12 +7,15 @@ import { renderMarkdown } from '../report/markdown.js';
 import type { Command } from './command.js';
 import { intOption, requireString } from './options.js';
 
+/** The default model shipped in the package (resolved from this file: <root>/dist/cli/bench.js). */
+const EMBEDDED_MODEL = fileURLToPath(new URL('../../models/gpt2-brown-12m', import.meta.url));
+
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'quantize with every method, measure quality, speed and size the same way, write the trade-off report',
-  usage: 'quantlab bench --model <folder|onnx|hub id> [--dataset brown|wikitext2|<file>] [--split test] [--methods fp32,dynamic-int8,…] [--out <folder>] [--ctx N] [--stride N] [--max-tokens N] [--threads N] [--reps N]',
+  usage: 'quantlab bench [--model <folder|onnx|hub id>] [--dataset brown|wikitext2|<file>] [--split test] [--methods fp32,dynamic-int8,…] [--out <folder>] [--ctx N] [--stride N] [--max-tokens N] [--threads N] [--reps N]',
   options: {
-    model: { type: 'string', description: 'model folder (HF safetensors or ONNX export), .onnx file or Hugging Face id', valueName: 'path|id' },
+    model: { type: 'string', description: 'model folder (HF safetensors or ONNX export), .onnx file or Hugging Face id (default: the embedded 12M GPT-2, models/gpt2-brown-12m)', valueName: 'path|id' },
     dataset: { type: 'string', description: 'brown, wikitext2 or a text file', default: 'brown', valueName: 'name|file' },
     split: { type: 'string', description: 'dataset split', default: 'test', valueName: 'split' },
     methods: { type: 'string', description: 'comma-separated methods (default: fp32 and every registered method; fp32 is always included)', valueName: 'list' },
@@ -29,7 +33,7 @@ export const benchCommand: Command = {
     'no-memory': { type: 'boolean', description: 'skip the per-variant peak memory measurement' },
   },
   async run(v) {
-    const spec = requireString(v.model, 'model');
+    const spec = typeof v.model === 'string' ? requireString(v.model, 'model') : EMBEDDED_MODEL;
     const model = await resolveModelSpec(spec);
     const methods = typeof v.methods === 'string' ? v.methods.split(',').map((s) => s.trim()).filter(Boolean) : defaultMethods();
     const out = typeof v.out === 'string' ? v.out : path.join('out', `bench-${path.basename(path.resolve(loadModel(model).source)).replace(/\.onnx$/, '')}`);
