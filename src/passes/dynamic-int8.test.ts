@@ -3,8 +3,7 @@ import { test } from 'node:test';
 import type { Model } from '../ir/graph.js';
 import { loadModel } from '../load/index.js';
 import { encodeModel } from '../onnx/write.js';
-import { DecoderRunner } from '../runtime/decoder.js';
-import { fixtureDir, idsTensor, readReference } from '../testing/fixtures.js';
+import { fixtureDir, idsTensor, readReference, relL2, runLogits } from '../testing/fixtures.js';
 import { dynamicInt8, dynamicInt8Defaults, type DynamicInt8Config } from './dynamic-int8.js';
 import type { PassContext, PassResult } from './pass.js';
 
@@ -12,16 +11,7 @@ import type { PassContext, PassResult } from './pass.js';
 const FIXTURE = 'gpt2-prefix';
 const quiet: PassContext = { explain: () => {} };
 
-async function logits(model: Model, rows: number[][]): Promise<Float32Array> {
-  const r = await DecoderRunner.create(model, { threads: 1 });
-  try { return (await r.run(idsTensor(rows), rows.length)).logits.data as Float32Array; } finally { await r.release(); }
-}
-
-function relL2(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
-  return Math.sqrt(num / den);
-}
+const logits = (model: Model, rows: number[][]) => runLogits(model, idsTensor(rows), rows.length);
 
 const run = (m: Model, over: Partial<DynamicInt8Config> = {}) => dynamicInt8.run(m, { ...dynamicInt8Defaults, ...over }, quiet) as PassResult;
 

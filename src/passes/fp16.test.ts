@@ -4,6 +4,7 @@ import { buildDecoder } from '../arch/decoder.js';
 import { Tensor } from '../ir/tensor.js';
 import type { Model } from '../ir/graph.js';
 import { DecoderRunner } from '../runtime/decoder.js';
+import { relL2, runLogits } from '../testing/fixtures.js';
 import { randomGpt2Weights, tinyGpt2Config } from '../testing/random-decoder.js';
 import { UsageError } from '../util/errors.js';
 import { f16ToF32 } from '../util/half.js';
@@ -18,15 +19,7 @@ const ids = BigInt64Array.from({ length: 2 * 24 }, (_, i) => BigInt((i * 29 + 3)
 const quiet = { explain: () => {} };
 const conv = (c: Partial<Fp16Config>) => runFp16(fp32, { kind: 'fp16', ...c } as Fp16Config, quiet).model;
 
-async function logits(m: Model): Promise<Float32Array> {
-  const r = await DecoderRunner.create(m, { threads: 1 });
-  try { return (await r.run(ids, 2)).logits.data as Float32Array; } finally { await r.release(); }
-}
-const relL2 = (a: Float32Array, b: Float32Array) => {
-  let n = 0, d = 0;
-  for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
-  return Math.sqrt(n / d);
-};
+const logits = (m: Model) => runLogits(m, ids, 2);
 
 test('fp16 / bf16 logits stay close to FP32', async () => {
   const ref = await logits(fp32);

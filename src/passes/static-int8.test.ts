@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { textDataset } from '../data/index.js';
 import type { Model } from '../ir/graph.js';
-import { DecoderRunner } from '../runtime/decoder.js';
+import { relL2, runLogits } from '../testing/fixtures.js';
 import { createSession } from '../runtime/session.js';
 import { readModel } from '../onnx/read.js';
 import { assertNotCalibratedOn, assertNotEvaluationText, CALIBRATION_METADATA, loadCalibrationText } from '../quant/calibration/source.js';
@@ -29,10 +29,7 @@ function calibFile(): string {
   return f;
 }
 
-async function logits(m: Model, ids: number[]): Promise<Float32Array> {
-  const r = await DecoderRunner.create(m, { threads: 1 });
-  try { return (await r.run(BigInt64Array.from(ids.map(BigInt)), 1)).logits.data as Float32Array; } finally { await r.release(); }
-}
+const logits = (m: Model, ids: number[]) => runLogits(m, BigInt64Array.from(ids.map(BigInt)), 1);
 
 const ids = Array.from({ length: 48 }, (_, i) => (i * 37 + 11) % VOCAB);
 /** Share of positions whose argmax over the vocabulary agrees. */
@@ -42,11 +39,6 @@ const top1 = (a: Float32Array, b: Float32Array) => {
   const am = (x: Float32Array, r: number) => { let k = 0; for (let j = 1; j < VOCAB; j++) if (x[r * VOCAB + j] > x[r * VOCAB + k]) k = j; return k; };
   for (let r = 0; r < n; r++) if (am(a, r) === am(b, r)) same++;
   return same / n;
-};
-const relErr = (a: Float32Array, b: Float32Array) => {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
-  return Math.sqrt(num / den);
 };
 
 test('static-int8 QDQ model: int8 weights and Q/DQ activations, logits close to FP32', async () => {
@@ -76,21 +68,21 @@ test('static-int8 QDQ model: int8 weights and Q/DQ activations, logits close to 
   assert.equal(fused.filter((o) => o === 'DequantizeLinear').length, 0);
   const ref = await logits(fp32, ids);
   const q = await logits(model, ids);
-  const e = relErr(q, ref);
+  const e = relL2(q, ref);
   // Random weights make this tiny model unusually sensitive: dynamic-int8 (run-time activation ranges) is
   // the yardstick; fixed calibrated ranges may cost a little more. A single int8 MatMul must be near-exact.
-  const dyn = relErr(await logits((await dynamicInt8.run(fp32, dynamicInt8Defaults, ctx)).model, ids), ref);
+  const dyn = relL2(await logits((await dynamicInt8.run(fp32, dynamicInt8Defaults, ctx)).model, ids), ref);
   assert.ok(e < 0.06 && e <= 1.5 * dyn, `relative logit error ${e} (dynamic-int8 ${dyn})`);
   // Full-range weights hit onnxruntime's int16 pair saturation: twice the error (why reduceRange is the default).
   const full = await staticInt8.run(fp32, { ...cfg, reduceRange: false }, ctx);
-  assert.ok(relErr(await logits(full.model, ids), ref) > 1.5 * e);
+  assert.ok(relL2(await logits(full.model, ids), ref) > 1.5 * e);
   assert.ok(top1(q, ref) >= 0.85, `top-1 agreement ${top1(q, ref)}`);
   const one = await staticInt8.run(fp32, { ...cfg, head: 'float', select: { include: ['mlp/down_proj'] } }, ctx);
   assert.equal(one.model.graph.nodes.filter((n) => n.opType === 'QuantizeLinear').length, 2);
-  assert.ok(relErr(await logits(one.model, ids), ref) < 0.025);
+  assert.ok(relL2(await logits(one.model, ids), ref) < 0.025);
   // Calibration matters: a range 50× too small (everything clipped) is far worse.
   const mis = await staticInt8.run(fp32, { ...cfg, calibMethod: 'percentile', percentile: 1 }, ctx);
-  assert.ok(relErr(await logits(mis.model, ids), ref) > 5 * e);
+  assert.ok(relL2(await logits(mis.model, ids), ref) > 5 * e);
 });
 
 test('every calibration method and uint8 activations give logits close to FP32', async () => {
@@ -100,7 +92,7 @@ test('every calibration method and uint8 activations give logits close to FP32',
   const ref = await logits(fp32, ids);
   for (const over of [{ calibMethod: 'minmax' }, { calibMethod: 'entropy' }, { calibMethod: 'mse' }, { calibMethod: 'mse', activations: 'uint8' }, { calibMethod: 'minmax', smoothquant: 0.5 }] as Partial<StaticInt8Config>[]) {
     const { model } = await staticInt8.run(fp32, { ...base, ...over }, ctx);
-    const e = relErr(await logits(model, ids), ref);
+    const e = relL2(await logits(model, ids), ref);
     assert.ok(e < 0.08, `${JSON.stringify(over)}: relative logit error ${e}`);
   }
 });
@@ -114,7 +106,7 @@ test('SmoothQuant folding alone leaves the float model unchanged', async () => {
   const act = new Float32Array(64).map((_, j) => 0.5 + (j % 7) * 3);
   for (const g of groups) applySmoothing(m.graph, g, act, 0.5);
   assert.notEqual(m.graph.mustValue(groups[0].gamma.name).constant, fp32.graph.mustValue(groups[0].gamma.name).constant);
-  const e = relErr(await logits(m, ids), await logits(fp32, ids));
+  const e = relL2(await logits(m, ids), await logits(fp32, ids));
   assert.ok(e < 1e-5, `smoothing changed logits by ${e}`);
 });
 

@@ -8,6 +8,7 @@ import { transpose } from '../quant/primitives.js';
 import { dequantizeBlocks, rtnQuantize, type BlockFormat } from '../quant/rtn.js';
 import { nbitsBytes } from '../quant/nbits-pack.js';
 import { DecoderRunner } from '../runtime/decoder.js';
+import { relL2, runLogits } from '../testing/fixtures.js';
 import { randomGpt2Weights, tinyGpt2Config } from '../testing/random-decoder.js';
 import { UsageError } from '../util/errors.js';
 import { runWeightOnly, type WeightOnlyConfig } from './weight-only.js';
@@ -18,15 +19,7 @@ const fp32 = buildDecoder(cfg, weights, { kvCache: false });
 const ids = BigInt64Array.from({ length: 2 * 24 }, (_, i) => BigInt((i * 37 + 5) % cfg.vocabSize));
 const quiet = { explain: () => {} };
 
-async function logits(m: Model): Promise<Float32Array> {
-  const r = await DecoderRunner.create(m, { threads: 1 });
-  try { return (await r.run(ids, 2)).logits.data as Float32Array; } finally { await r.release(); }
-}
-const relL2 = (a: Float32Array, b: Float32Array) => {
-  let n = 0, d = 0;
-  for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
-  return Math.sqrt(n / d);
-};
+const logits = (m: Model) => runLogits(m, ids, 2);
 const maxAbs = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
 const wo = (c: Partial<WeightOnlyConfig> & { kind: WeightOnlyConfig['kind'] }) => runWeightOnly(fp32, c as WeightOnlyConfig, quiet);
 

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Model } from '../ir/graph.js';
+import { DecoderRunner } from '../runtime/decoder.js';
 
 /** Repository root (this file compiles to dist/testing/). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -24,6 +26,19 @@ export function readReference(name: string): Reference {
 
 /** Row-major int64 ids of a [batch, seq] array. */
 export const idsTensor = (rows: number[][]): BigInt64Array => BigInt64Array.from(rows.flat(), (x) => BigInt(x));
+
+/** Relative L2 error ‖a − b‖ / ‖b‖ (b is the reference). */
+export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
+  return Math.sqrt(num / den);
+}
+
+/** Logits of one forward pass of `model` over row-major `ids` ([batch, seq]), single-threaded. */
+export async function runLogits(model: Model, ids: BigInt64Array, batch: number): Promise<Float32Array> {
+  const r = await DecoderRunner.create(model, { threads: 1 });
+  try { return (await r.run(ids, batch)).logits.data as Float32Array; } finally { await r.release(); }
+}
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
