@@ -50,7 +50,7 @@ export const evalCommand: Command = {
     if (wantPpl) {
       const bar = new Progress('perplexity', 1);
       const graph = model.graph({ kvCache: false });
-      const scores = await scoreTokens(graph, tokens, { ctx, stride, batchSize: intOption(v.batch, 'batch', 4), session, onProgress: (d, t) => { bar['total'] = t; bar.update(d); } });
+      const scores = await scoreTokens(graph, tokens, { ctx, stride, batchSize: intOption(v.batch, 'batch', 4), session, onProgress: (d, t) => bar.update(d, t) });
       bar.done();
       ppl = summarize(scores, ctx, stride);
     }
@@ -61,7 +61,7 @@ export const evalCommand: Command = {
       const P = Math.min(intOption(v['prompt-tokens'], 'prompt-tokens', 512)!, model.maxPositions ?? Infinity);
       latency = await measureLatency(model.graph({ kvCache: true }), {
         promptTokens: P, decodeTokens: intOption(v['decode-tokens'], 'decode-tokens', 32), repetitions: intOption(v.reps, 'reps', 10),
-        session, promptIds: tokens, vocabSize: model.config?.vocabSize, maxPositions: model.maxPositions, onProgress: (d, t) => { lbar['total'] = t; lbar.update(d); },
+        session, promptIds: tokens, vocabSize: model.config?.vocabSize, maxPositions: model.maxPositions, onProgress: (d, t) => lbar.update(d, t),
       });
       lbar.done();
     }

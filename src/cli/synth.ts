@@ -26,7 +26,7 @@ export const synthCommand: Command = {
     const r = synthesize({
       arch: requireString(v.arch, 'arch'), preset: requireString(v.preset, 'preset'), out: requireString(v.out, 'out'),
       seed, dtype: String(v.dtype ?? 'f32') as SynthDtype, force: v.force === true, maxShardBytes: parseSize(String(v['max-shard-size'] ?? '2GB')),
-      onProgress: (d, t) => { bar['total'] = t; bar.update(d); },
+      onProgress: (d, t) => bar.update(d, t),
     });
     bar.done();
     console.log(`wrote       ${r.folder} (RANDOM WEIGHTS, seed ${seed})`);

@@ -25,8 +25,7 @@ export async function resolveModelSpec(spec: string, opts: ResolveOptions = {}):
   let bar: Progress | undefined;
   const onProgress = opts.onProgress ?? (opts.progressBar === false ? undefined : (p: { done: number; total: number }) => {
     bar ??= new Progress(`download ${id} (MiB)`, 1);
-    bar['total'] = Math.max(1, Math.ceil(p.total / MIB));
-    bar.update(Math.floor(p.done / MIB));
+    bar.update(Math.floor(p.done / MIB), Math.max(1, Math.ceil(p.total / MIB)));
   });
   try {
     return await downloadModel(id, { ...opts, revision, onProgress });

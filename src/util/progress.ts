@@ -3,9 +3,11 @@ export class Progress {
   private start = Date.now();
   private last = 0;
   private readonly tty = process.stderr.isTTY && !process.env.QUANTLAB_NO_PROGRESS;
-  constructor(private label: string, private total: number) {}
+  constructor(private label: string, private total = 1) {}
 
-  update(done: number): void {
+  /** Report `done` of `total` (the total may change as work is discovered). */
+  update(done: number, total = this.total): void {
+    this.total = total;
     if (!this.tty) return;
     const now = Date.now();
     if (now - this.last < 100 && done < this.total) return;
