@@ -115,7 +115,9 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
     // Tied head: Gemm with transB reads the [vocab, hidden] embedding without a transposed copy.
     const flat = b.op('Reshape', [x, b.constI64([-1, cfg.hiddenSize])]);
     const y = b.op('Gemm', [flat, tok], { transB: 1 }, { name: 'Gemm' });
-    const outShape = b.op('Concat', [b.op('Shape', [ids]), b.constI64([cfg.vocabSize])], { axis: 0 });
+    // [batch, positions] of the head input, not of input_ids: a graph that selects positions
+    // before the head (runtime/last-logits.ts) then reshapes correctly.
+    const outShape = b.op('Concat', [b.op('Shape', [x], { end: 2 }), b.constI64([cfg.vocabSize])], { axis: 0 });
     return b.op('Reshape', [y, outShape]);
   });
   g.renameValue(logits, 'logits');

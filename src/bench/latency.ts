@@ -2,6 +2,7 @@ import type { Model } from '../ir/graph.js';
 import { lastArgmax } from '../eval/latency.js';
 import { stats, type Stats } from '../eval/stats.js';
 import { DecoderRunner } from '../runtime/decoder.js';
+import { lastPositionLogits } from '../runtime/last-logits.js';
 import type { ort, SessionOptions } from '../runtime/session.js';
 
 export interface InterleavedOptions {
@@ -18,6 +19,9 @@ export interface InterleavedOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** Which logits a timed prefill returns: the last position's (what generation needs) or all positions'. */
+export type PrefillLogits = 'last' | 'all';
+
 export interface VariantLatency {
   prefill_ms: Stats;
   decode_ms: Stats;
@@ -31,7 +35,12 @@ export interface VariantLatency {
  * repetition of every model (the order rotates every round), so all of them see the same machine
  * load over time. Same threads, same prompt, warm-up rounds discarded.
  */
-export async function measureInterleaved(models: { name: string; model: Model }[], opts: InterleavedOptions): Promise<{ results: Map<string, VariantLatency>; decodeContext: number }> {
+export async function measureInterleaved(models: { name: string; model: Model }[], opts: InterleavedOptions): Promise<{ results: Map<string, VariantLatency>; decodeContext: number; prefillLogits: PrefillLogits }> {
+  // Prefill returns the last position's logits, as generation does; all positions only when some
+  // graph cannot be cut that way (then for every variant, so they stay comparable).
+  const cut = models.map((m) => lastPositionLogits(m.model));
+  const prefillLogits: PrefillLogits = cut.every((m) => m) ? 'last' : 'all';
+  if (prefillLogits === 'last') models = models.map((m, i) => ({ name: m.name, model: cut[i]! }));
   const P = opts.promptTokens, N = opts.decodeTokens;
   const prompt = BigInt64Array.from({ length: P }, (_, i) => BigInt(opts.promptIds[i % opts.promptIds.length]));
   const ctxLen = Math.max(1, Math.min(P, (opts.maxPositions ?? Infinity) - N));
@@ -62,7 +71,7 @@ export async function measureInterleaved(models: { name: string; model: Model }[
       const ps = stats(prefill[v]), ds = stats(decode[v]);
       results.set(m.name, { prefill_ms: ps, decode_ms: ds, prefill_tokens_per_s: (P / ps.p50) * 1000, decode_tokens_per_s: 1000 / ds.p50, session_load_ms: loadMs[v] });
     });
-    return { results, decodeContext: ctxLen };
+    return { results, decodeContext: ctxLen, prefillLogits };
   } finally {
     for (const r of runners) await r.release();
   }

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { Model } from '../ir/graph.js';
 import { DecoderRunner } from '../runtime/decoder.js';
+import { lastPositionLogits } from '../runtime/last-logits.js';
 import { defaultThreads, ort, ortVersion, type SessionOptions } from '../runtime/session.js';
 import { stats, type Stats } from './stats.js';
 
@@ -29,6 +30,8 @@ export interface LatencyResult {
   decode_tokens: number;
   /** Tokens already in the KV cache when the timed decode steps start. */
   decode_context: number;
+  /** The prefill returns the last position's logits (as generation does), or all positions' when the graph cannot be cut. */
+  prefill_logits: 'last' | 'all';
   repetitions: number;
   threads: number;
   session_load_ms: number;
@@ -55,8 +58,9 @@ export async function measureLatency(model: Model, opts: LatencyOptions = {}): P
   const N = opts.decodeTokens ?? 32;
   const warmup = opts.warmup ?? 2;
   const reps = opts.repetitions ?? 10;
+  const last = lastPositionLogits(model);
   const t0 = performance.now();
-  const runner = await DecoderRunner.create(model, opts.session);
+  const runner = await DecoderRunner.create(last ?? model, opts.session);
   const loadMs = performance.now() - t0;
   if (!runner.hasKvCache) throw new Error('latency needs the KV-cache form of the graph (past_key_values inputs)');
   const vocab = opts.vocabSize ?? 50257;
@@ -95,7 +99,7 @@ export async function measureLatency(model: Model, opts: LatencyOptions = {}): P
   const ps = stats(prefill), ds = stats(decode);
   return {
     prefill_ms: ps, decode_ms: ds, prefill_tokens_per_s: (P / ps.p50) * 1000, decode_tokens_per_s: 1000 / ds.p50,
-    prompt_tokens: P, decode_tokens: N, decode_context: ctxLen, repetitions: reps, threads: opts.session?.threads ?? defaultThreads(), session_load_ms: loadMs,
+    prompt_tokens: P, decode_tokens: N, decode_context: ctxLen, prefill_logits: last ? 'last' : 'all', repetitions: reps, threads: opts.session?.threads ?? defaultThreads(), session_load_ms: loadMs,
   };
 }
 

@@ -35,7 +35,7 @@ export function protocolLines(r: BenchReport): [string, string][] {
     lines.push(['dataset SHA-256', r.dataset.sha256]);
     lines.push(['perplexity protocol', `sliding windows, ctx ${p.ctx}, stride ${p.stride}, ${p.windows} windows, ${p.tokens_scored.toLocaleString('en-US')} tokens scored, batch ${p.batch}; KLD / top-1 against FP32 on the same windows (llama.cpp definitions)`]);
   } else lines.push(['dataset', 'none (quality not measured)']);
-  lines.push(['latency protocol', `prefill ${p.prompt_tokens} tokens, then ${p.decode_tokens} decode steps after ${p.decode_context} cached tokens; ${p.warmup} warm-up + ${p.repetitions} repetitions per variant, ${p.schedule}`]);
+  lines.push(['latency protocol', `prefill ${p.prompt_tokens} tokens${p.prefill_logits === 'last' ? ' (returning the last position\'s logits, as generation does)' : p.prefill_logits === 'all' ? ' (returning logits for every position)' : ''}, then ${p.decode_tokens} decode steps after ${p.decode_context} cached tokens; ${p.warmup} warm-up + ${p.repetitions} repetitions per variant, ${p.schedule}`]);
   lines.push(['threads', String(p.threads)]);
   if (p.load_average) lines.push(['load average (1 min)', `${p.load_average[0].toFixed(1)} at start, ${p.load_average[1].toFixed(1)} at end, on ${r.machine.cores} cores${Math.max(...p.load_average) > r.machine.cores ? ': the machine was busy with other work, timings are pessimistic and noisy' : ''}`]);
   lines.push(['CPU', `${r.machine.cpu} (${r.machine.cores} cores), ${mib(r.machine.memory_bytes)} RAM, ${r.machine.os}`]);

@@ -75,6 +75,8 @@ export interface BenchReport {
     batch: number;
     threads: number;
     prompt_tokens: number;
+    /** 'last': the timed prefill returns the last position's logits (as generation does); 'all': every position's. Absent in older reports. */
+    prefill_logits?: 'last' | 'all';
     decode_tokens: number;
     /** Tokens in the KV cache when the timed decode steps start. */
     decode_context: number;
