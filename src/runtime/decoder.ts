@@ -4,37 +4,30 @@ import { createSession, ort, type SessionOptions } from './session.js';
 /** KV cache as returned by the last step: present.{i}.key|value tensors, in input order. */
 export type KvCache = Map<string, ort.Tensor>;
 
-/**
- * Runs a decoder graph (full-sequence or KV-cache form) with the feeds it declares:
- * input_ids, and when present attention_mask, position_ids and past_key_values.*.
- */
-export class DecoderRunner {
+/** The inputs a decoder graph declares (input_ids, attention_mask, position_ids, past_key_values.*) and their default feeds. */
+export class DecoderInputs {
   private constructor(
-    readonly session: ort.InferenceSession,
-    private readonly pastInputs: { name: string; heads: number; headDim: number }[],
-    private readonly hasMask: boolean,
-    private readonly hasPositions: boolean,
+    readonly pastInputs: { name: string; heads: number; headDim: number }[],
+    readonly hasMask: boolean,
+    readonly hasPositions: boolean,
+    /** Inputs beyond those (e.g. labels of a scoring head): the caller feeds them. */
     readonly extraInputs: string[],
   ) {}
 
-  static async create(model: Model, opts: SessionOptions = {}): Promise<DecoderRunner> {
+  static of(model: Model): DecoderInputs {
     const g = model.graph;
     const names = g.inputs.map((v) => v.name);
     if (!names.includes('input_ids')) throw new Error(`graph has no input_ids input (inputs: ${names.join(', ')})`);
     const past = g.inputs.filter((v) => v.name.startsWith('past_key_values.')).map((v) => pastInfo(v));
     const known = new Set(['input_ids', 'attention_mask', 'position_ids', ...past.map((p) => p.name)]);
-    const session = await createSession(model, opts);
-    return new DecoderRunner(session, past, names.includes('attention_mask'), names.includes('position_ids'), names.filter((n) => !known.has(n)));
+    return new DecoderInputs(past, names.includes('attention_mask'), names.includes('position_ids'), names.filter((n) => !known.has(n)));
   }
 
-  get hasKvCache(): boolean { return this.pastInputs.length > 0; }
-
   /**
-   * One forward pass over `ids` ([batch, seq], row-major) after `past` (or none).
-   * `extra` supplies any other inputs (e.g. labels for a scoring head) and may override the default
-   * attention_mask (all ones) and position_ids (past length onwards), e.g. for a left-padded batch.
+   * Feeds for one pass over `ids` ([batch, seq], row-major) after `past` (or an empty cache):
+   * attention_mask all ones and position_ids from the past length onwards unless `extra` gives them.
    */
-  async run(ids: BigInt64Array, batch: number, past?: KvCache, extra: Record<string, ort.Tensor> = {}, fetches?: string[]): Promise<ort.InferenceSession.ReturnType> {
+  feeds(ids: BigInt64Array, batch: number, past?: KvCache, extra: Record<string, ort.Tensor> = {}): Record<string, ort.Tensor> {
     const seq = ids.length / batch;
     const pastLen = past && this.pastInputs.length ? past.get(this.pastInputs[0].name)!.dims[2] : 0;
     const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', ids, [batch, seq]), ...extra };
@@ -47,13 +40,40 @@ export class DecoderRunner {
     for (const p of this.pastInputs) {
       feeds[p.name] = past?.get(p.name) ?? new ort.Tensor('float32', new Float32Array(0), [batch, p.heads, 0, p.headDim]);
     }
+    return feeds;
+  }
+}
+
+/**
+ * Runs a decoder graph (full-sequence or KV-cache form) with the feeds it declares:
+ * input_ids, and when present attention_mask, position_ids and past_key_values.*.
+ */
+export class DecoderRunner {
+  private constructor(readonly session: ort.InferenceSession, private readonly inputs: DecoderInputs) {}
+
+  static async create(model: Model, opts: SessionOptions = {}): Promise<DecoderRunner> {
+    const inputs = DecoderInputs.of(model);
+    return new DecoderRunner(await createSession(model, opts), inputs);
+  }
+
+  get hasKvCache(): boolean { return this.inputs.pastInputs.length > 0; }
+
+  get extraInputs(): string[] { return this.inputs.extraInputs; }
+
+  /**
+   * One forward pass over `ids` ([batch, seq], row-major) after `past` (or none).
+   * `extra` supplies any other inputs (e.g. labels for a scoring head) and may override the default
+   * attention_mask (all ones) and position_ids (past length onwards), e.g. for a left-padded batch.
+   */
+  async run(ids: BigInt64Array, batch: number, past?: KvCache, extra: Record<string, ort.Tensor> = {}, fetches?: string[]): Promise<ort.InferenceSession.ReturnType> {
+    const feeds = this.inputs.feeds(ids, batch, past, extra);
     return fetches ? this.session.run(feeds, fetches) : this.session.run(feeds);
   }
 
   /** The cache to pass to the next step, taken from a run's present.* outputs. */
   nextCache(out: ort.InferenceSession.ReturnType): KvCache {
     const cache: KvCache = new Map();
-    for (const p of this.pastInputs) {
+    for (const p of this.inputs.pastInputs) {
       const present = p.name.replace('past_key_values.', 'present.');
       cache.set(p.name, out[present] as ort.Tensor);
     }

@@ -88,3 +88,22 @@ for (const arch of ['gpt2', 'llama'] as const) {
     await trainer.release();
   });
 }
+
+for (const arch of ['gpt2', 'llama'] as const) {
+  test(`the KV-cache form (empty cache) gives the full-sequence form's loss and gradients (${arch})`, async () => {
+    const cfg = tinyConfig(arch);
+    const w = initDecoderWeights(cfg, { seed: 5, std: 0.2 });
+    const B = 2, T = 12;
+    const ids = batchOf(7, B, T, cfg.vocabSize);
+    const run = async (kvCache: boolean) => {
+      const t = await Trainer.create(buildDecoder(cfg, w, { kvCache }), { schedule: { peak: 1e-3, warmupSteps: 0, totalSteps: 1 }, threads: 1 });
+      try { return await t.lossAndGradients(ids, B, T); } finally { await t.release(); }
+    };
+    const full = await run(false), kv = await run(true);
+    assert.ok(Math.abs(full.loss - kv.loss) < 1e-5, `loss ${full.loss} vs ${kv.loss}`);
+    assert.equal(kv.grads.length, full.grads.length);
+    let worst = 0;
+    full.grads.forEach((g, i) => { for (let j = 0; j < g.length; j++) worst = Math.max(worst, Math.abs(g[j] - kv.grads[i][j])); });
+    assert.ok(worst < 1e-5, `max |Δgrad| ${worst}`);
+  });
+}

@@ -2,6 +2,7 @@ import { addCrossEntropyLoss, nextTokenLabels } from '../autodiff/loss.js';
 import { buildGradientGraph, gradName } from '../autodiff/engine.js';
 import { cloneModel, type Model } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
+import { DecoderInputs } from '../runtime/decoder.js';
 import { createSession, ort } from '../runtime/session.js';
 import { UsageError } from '../util/errors.js';
 import { AdamW, type AdamWOptions, type AdamWState, type Param } from './adamw.js';
@@ -32,13 +33,14 @@ export function defaultTrainable(m: Model): string[] {
 }
 
 /**
- * Next-token training of a full-sequence decoder graph on onnxruntime: one session computes the
+ * Next-token training of a decoder graph (either form) on onnxruntime: one session computes the
  * loss and all gradients (weights are graph inputs, fed from JS each step), AdamW updates in JS.
  */
 export class Trainer {
   private stepCount = 0;
   private constructor(
     private readonly decoder: Model,
+    private readonly inputs: DecoderInputs,
     private readonly session: ort.InferenceSession,
     readonly params: Param[],
     readonly dims: number[][],
@@ -60,7 +62,7 @@ export class Trainer {
       params.push({ name: n, data: Float32Array.from(t.data as Float32Array), decay: t.dims.length >= 2 });
       dims.push([...t.dims]);
     }
-    return new Trainer(decoder, session, params, dims, new AdamW(params, opts.adamw), opts);
+    return new Trainer(decoder, DecoderInputs.of(decoder), session, params, dims, new AdamW(params, opts.adamw), opts);
   }
 
   get step(): number { return this.stepCount; }
@@ -76,10 +78,8 @@ export class Trainer {
   /** Loss and gradients for token windows ids [batch, seq] (labels: the next tokens; the last position is ignored). */
   async lossAndGradients(ids: BigInt64Array, batch: number, seq: number): Promise<{ loss: number; grads: Float32Array[] }> {
     if (ids.length !== batch * seq) throw new UsageError(`train: ${ids.length} ids for batch ${batch} × seq ${seq}`);
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', ids, [batch, seq]),
-      labels: new ort.Tensor('int64', nextTokenLabels(ids, batch, seq, IGNORE), [batch, seq]),
-    };
+    // A KV-cache form trains too: empty cache, full mask, positions 0…seq-1.
+    const feeds = this.inputs.feeds(ids, batch, undefined, { labels: new ort.Tensor('int64', nextTokenLabels(ids, batch, seq, IGNORE), [batch, seq]) });
     this.params.forEach((p, i) => { feeds[p.name] = new ort.Tensor('float32', p.data, this.dims[i]); });
     const out = await this.session.run(feeds);
     return { loss: Number(out.loss.data[0]), grads: this.params.map((p) => out[gradName(p.name)].data as Float32Array) };
