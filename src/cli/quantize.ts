@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { loadModel } from '../load/index.js';
 import type { MethodConfig } from '../passes/pass.js';
-import { quantizeToFolder } from '../passes/quantize.js';
+import { quantizeToFolder, type QuantizeFolderResult } from '../passes/quantize.js';
 import { METHODS } from '../passes/registry.js';
 import type { SelectionConfig, TensorOverride } from '../passes/select.js';
 import { InputError, UsageError } from '../util/errors.js';
@@ -88,17 +88,22 @@ export const quantizeCommand: Command = {
     const model = loadModel(requireString(v.model, 'model'));
     const verbose = Boolean(v.verbose);
     const r = await quantizeToFolder({ model, config, out, explain: verbose ? (m) => console.error(`  ${m}`) : undefined });
-    const rep = r.result.report;
-    console.log(`method      ${kind} ${JSON.stringify(r.record.method)}`);
-    console.log(`quantized   ${rep.converted.length} weights in ${(r.passMs / 1000).toFixed(2)} s; skipped ${rep.skipped.length} nodes${verbose || !rep.skipped.length ? '' : ' (--verbose says why)'}`);
-    for (const n of rep.notes) console.log(`note        ${n}`);
-    console.log(`size        ${r.outBytes.toLocaleString('en-US')} bytes (${((100 * r.outBytes) / r.sourceBytes).toFixed(1)}% of ${r.sourceBytes.toLocaleString('en-US')})`);
-    console.log(`wrote       ${out}`);
+    printQuantized(r, kind, out, verbose);
     return 0;
   },
 };
 
-function readJson(file: unknown, what: string): Record<string, unknown> {
+/** What the quantize and qat commands print about a written variant. */
+export function printQuantized(r: QuantizeFolderResult, kind: string, out: string, verbose: boolean): void {
+  const rep = r.result.report;
+  console.log(`method      ${kind} ${JSON.stringify(r.record.method)}`);
+  console.log(`quantized   ${rep.converted.length} weights in ${(r.passMs / 1000).toFixed(2)} s; skipped ${rep.skipped.length} nodes${verbose || !rep.skipped.length ? '' : ' (--verbose says why)'}`);
+  for (const n of rep.notes) console.log(`note        ${n}`);
+  console.log(`size        ${r.outBytes.toLocaleString('en-US')} bytes (${((100 * r.outBytes) / r.sourceBytes).toFixed(1)}% of ${r.sourceBytes.toLocaleString('en-US')})`);
+  console.log(`wrote       ${out}`);
+}
+
+export function readJson(file: unknown, what: string): Record<string, unknown> {
   if (file === undefined) return {};
   const f = String(file);
   let text: string;

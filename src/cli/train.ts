@@ -4,14 +4,7 @@ import { loadModel, resolveModelSpec } from '../load/index.js';
 import { trainRun } from '../train/run.js';
 import { UsageError } from '../util/errors.js';
 import type { Command } from './command.js';
-import { intOption, requireString } from './options.js';
-
-function numOption(v: unknown, name: string, dflt: number, min = 0): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number ≥ ${min}, got '${v}'`);
-  return n;
-}
+import { intOption, numOption, requireString } from './options.js';
 
 export const trainCommand: Command = {
   name: 'train',

@@ -14,6 +14,11 @@ export interface SessionOptions {
   profilePrefix?: string;
   /** Save the graph as optimised by onnxruntime (to see which kernels run). */
   optimizedModelPath?: string;
+  /**
+   * Run QuantizeLinear/DequantizeLinear as written (no QDQ fusion or propagation): fake
+   * quantization in training must compute exactly the float function its gradient describes.
+   */
+  literalQdq?: boolean;
 }
 
 export function defaultThreads(): number { return os.availableParallelism?.() ?? os.cpus().length; }
@@ -27,7 +32,7 @@ export async function createSession(model: Model, opts: SessionOptions = {}): Pr
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: opts.optimization ?? 'all',
-    extra: { session: { qdq_matmulnbits_accuracy_level: '4' } },
+    extra: { session: { qdq_matmulnbits_accuracy_level: '4', ...(opts.literalQdq ? { disable_quant_qdq: '1' } : {}) } },
   };
   if (opts.profilePrefix) { so.enableProfiling = true; so.profileFilePrefix = opts.profilePrefix; }
   if (opts.optimizedModelPath) so.optimizedModelFilePath = opts.optimizedModelPath;

@@ -13,6 +13,8 @@ export interface Param {
   data: Float32Array;
   /** Whether weight decay applies (by convention matrices and embeddings, not biases or norm scales). */
   decay: boolean;
+  /** Multiplies the learning rate for this parameter (default 1): e.g. quantization scales step relative to their size. */
+  lrScale?: number;
 }
 
 /** AdamW (Loshchilov & Hutter) with bias correction, updating parameters in place; state in float32. */
@@ -43,12 +45,13 @@ export class AdamW {
     this.params.forEach((p, k) => {
       const g = grads[k], m = this.m[k], v = this.v[k], w = p.data;
       if (g.length !== w.length) throw new Error(`AdamW: gradient of ${p.name} has ${g.length} elements, parameter ${w.length}`);
-      const decay = p.decay ? 1 - lr * this.weightDecay : 1;
+      const plr = lr * (p.lrScale ?? 1);
+      const decay = p.decay ? 1 - plr * this.weightDecay : 1;
       for (let i = 0; i < w.length; i++) {
         const gi = g[i] * gradScale;
         m[i] = b1 * m[i] + (1 - b1) * gi;
         v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-        w[i] = w[i] * decay - (lr * (m[i] * c1)) / (Math.sqrt(v[i] * c2) + eps);
+        w[i] = w[i] * decay - (plr * (m[i] * c1)) / (Math.sqrt(v[i] * c2) + eps);
       }
     });
   }

@@ -23,6 +23,8 @@ export interface FakeQuantModel {
   model: Model;
   /** Activation scale initializers (train them for LSQ). */
   activationScales: string[];
+  /** The activation (MatMul input) each scale initializer quantizes: scale name → value name. */
+  activationOf: Map<string, string>;
   /** Weight-scale values computed from the weights: pass as stopGradient (they follow the weights). */
   weightScales: string[];
   /** The fake-quantized MatMul nodes. */
@@ -53,6 +55,7 @@ export function insertFakeQuant(input: Model, opts: FakeQuantOptions = {}): Fake
   }
   const reduce = opts.reduceRange ?? true;
   const activationScales: string[] = [];
+  const activationOf = new Map<string, string>();
   const weightScales: string[] = [];
   const actDq = new Map<string, Value>();
   for (const node of nodes) {
@@ -76,6 +79,7 @@ export function insertFakeQuant(input: Model, opts: FakeQuantOptions = {}): Fake
       dq = b.scope(`fake_quant/${x.name}`, () => {
         const s = g.addInitializer(g.uniqueName(`${x.name}_qat_scale`), Tensor.scalarF32(range > 0 ? range / 127 : 1));
         activationScales.push(s.name);
+        activationOf.set(s.name, x.name);
         const zp = g.addInitializer(g.uniqueName(`${x.name}_qat_zero_point`), new Tensor('int8', [], Int8Array.of(0)));
         return b.op('DequantizeLinear', [b.op('QuantizeLinear', [x, s, zp]), s, zp]);
       });
@@ -84,7 +88,7 @@ export function insertFakeQuant(input: Model, opts: FakeQuantOptions = {}): Fake
     g.setInput(node, 0, dq);
   }
   g.sortTopologically();
-  return { model, activationScales, weightScales, nodes: nodes.map((x) => x.name) };
+  return { model, activationScales, activationOf, weightScales, nodes: nodes.map((x) => x.name) };
 }
 
 /** max |x| of each named value over some inputs (one forward pass per feed): calibration for activation scales. */

@@ -17,6 +17,8 @@ export interface TrainerOptions {
   /** Clip the global gradient norm to this (default 1; 0 turns clipping off). */
   maxGradNorm?: number;
   threads?: number;
+  /** Learning-rate multipliers by parameter name (default 1). */
+  lrScale?: Record<string, number>;
   /** Values no gradient flows through (e.g. QAT weight scales computed from the weights). */
   stopGradient?: string[];
 }
@@ -53,13 +55,13 @@ export class Trainer {
     if (!names.length) throw new UsageError('train: no trainable parameters');
     const lossModel = addCrossEntropyLoss(decoder, { ignoreIndex: IGNORE });
     const grad = buildGradientGraph(lossModel, { loss: 'loss', wrt: names, weightsAsInputs: true, stopGradient: opts.stopGradient });
-    const session = await createSession(grad, { threads: opts.threads });
+    const session = await createSession(grad, { threads: opts.threads, literalQdq: true });
     const params: Param[] = [];
     const dims: number[][] = [];
     for (const n of names) {
       const t = decoder.graph.mustValue(n).constant;
       if (!t || t.dtype !== 'float32') throw new UsageError(`train: '${n}' is not a float32 initializer`);
-      params.push({ name: n, data: Float32Array.from(t.data as Float32Array), decay: t.dims.length >= 2 });
+      params.push({ name: n, data: Float32Array.from(t.data as Float32Array), decay: t.dims.length >= 2, lrScale: opts.lrScale?.[n] });
       dims.push([...t.dims]);
     }
     return new Trainer(decoder, DecoderInputs.of(decoder), session, params, dims, new AdamW(params, opts.adamw), opts);
