@@ -39,6 +39,7 @@ export function protocolLines(r: BenchReport): [string, string][] {
   lines.push(['threads', String(p.threads)]);
   if (p.load_average) lines.push(['load average (1 min)', `${p.load_average[0].toFixed(1)} at start, ${p.load_average[1].toFixed(1)} at end, on ${r.machine.cores} cores${Math.max(...p.load_average) > r.machine.cores ? ': the machine was busy with other work, timings are pessimistic and noisy' : ''}`]);
   lines.push(['CPU', `${r.machine.cpu} (${r.machine.cores} cores), ${mib(r.machine.memory_bytes)} RAM, ${r.machine.os}`]);
+  if (r.machine.cpu_features) lines.push(['CPU features', `${r.machine.cpu_features.join(', ') || 'none of avx2/avx512/vnni/bf16/amx'}${r.machine.cpu_features.includes('avx512_vnni') || r.machine.cpu_features.includes('avx_vnni') ? '' : ' — no VNNI: int8 kernels use AVX2 multiply-adds, roughly 2× fp32 at best'}`]);
   lines.push(['onnxruntime', r.machine.onnxruntime]);
   lines.push(['node', r.machine.node]);
   lines.push(['quantlab', r.quantlab_version]);
