@@ -10,7 +10,8 @@ import { createSession, ort } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
 import { readModel } from './read.js';
 import { modelProtoType } from './schema.js';
-import { writeModel } from './write.js';
+import { tinyGpt2 } from '../testing/random-decoder.js';
+import { encodeModel, encodeModelChunks, writeModel } from './write.js';
 
 function model(): Model {
   const g = new Graph('t');
@@ -67,4 +68,24 @@ test('corrupt and missing files give InputError naming the file', () => {
   fs.writeFileSync(file, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2]));
   assert.throws(() => readModel(file), (e: unknown) => e instanceof InputError && (e as Error).message.startsWith(file));
   assert.throws(() => readModel(path.join(dir, 'nope.onnx')), InputError);
+});
+
+test('writeModel streams large tensors: the file decodes to the same message as encodeModel (initializer order aside)', () => {
+  const m = tinyGpt2({ kvCache: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-stream-'));
+  const file = path.join(dir, 'm.onnx');
+  const r = writeModel(m, file);
+  const bytes = fs.readFileSync(file);
+  assert.equal(r.model, bytes.length);
+  const whole = encodeModel(m);
+  assert.equal(bytes.length, whole.length, 'same size: only field order differs');
+  const T = modelProtoType();
+  const norm = (b: Uint8Array) => {
+    const o = T.toObject(T.decode(b), { bytes: String, longs: String }) as { graph: { initializer: { name: string }[] } };
+    o.graph.initializer.sort((a, b) => a.name.localeCompare(b.name));
+    return o;
+  };
+  assert.deepEqual(norm(bytes), norm(whole));
+  assert.ok(encodeModelChunks(m).some((c) => c.length >= 4096 && m.graph.initializers().some((v) => v.constant!.bytes().buffer === c.buffer)), 'large tensors are not copied');
+  fs.rmSync(dir, { recursive: true, force: true });
 });

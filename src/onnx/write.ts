@@ -4,7 +4,7 @@ import { dtypeCode } from '../ir/dtype.js';
 import type { Attr, Graph, Model, Value, ValueType } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import { writeFileAtomic } from '../util/fsx.js';
-import { ATTR_TYPE, EXTERNAL, modelProtoType } from './schema.js';
+import { ATTR_TYPE, EXTERNAL, modelProtoType, onnxRoot } from './schema.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type P = any;
@@ -22,6 +22,48 @@ const PROTOBUF_LIMIT = 2 ** 31 - 1;
 /** Serialise a model with all tensors inline. */
 export function encodeModel(model: Model): Uint8Array {
   return modelProtoType().encode(toProto(model, null)).finish();
+}
+
+/** Tensors of at least this many bytes are streamed from their own buffers by encodeModelChunks. */
+const STREAM_BYTES = 4096;
+
+function varint(n: number): Uint8Array {
+  const out: number[] = [];
+  while (n >= 0x80) { out.push((n % 0x80) | 0x80); n = Math.floor(n / 0x80); }
+  out.push(n);
+  return Uint8Array.from(out);
+}
+
+/** Key byte of a length-delimited field (field numbers below 16). */
+const key = (field: number) => Uint8Array.of((field << 3) | 2);
+// onnx.proto field numbers: ModelProto.graph = 7, GraphProto.initializer = 5, TensorProto.raw_data = 9.
+const MODEL_GRAPH = 7, GRAPH_INITIALIZER = 5, TENSOR_RAW_DATA = 9;
+
+/**
+ * The same model as encodeModel, as chunks whose large tensors are the tensors' own bytes (no copy):
+ * writing a model then needs no second buffer of its size. Protobuf allows fields in any order, so
+ * the large initializers follow the rest of the graph and each raw_data follows its tensor's other fields.
+ */
+export function encodeModelChunks(model: Model): Uint8Array[] {
+  const big = new Set(model.graph.initializers().filter((v) => v.constant!.byteLength >= STREAM_BYTES));
+  const proto = toProto(model, null, big);
+  const graph = proto.graph;
+  proto.graph = undefined;
+  const head = modelProtoType().encode(proto).finish();
+  const graphBytes = onnxRoot().lookupType('onnx.GraphProto').encode(graph).finish();
+  const tensorType = onnxRoot().lookupType('onnx.TensorProto');
+  const tail: Uint8Array[] = [];
+  let graphLen = graphBytes.length;
+  for (const v of big) {
+    const meta = tensorType.encode({ name: v.name, dims: v.constant!.dims, dataType: dtypeCode(v.constant!.dtype) }).finish();
+    const raw = v.constant!.bytes();
+    const rawLen = varint(raw.length);
+    const tensorLen = varint(meta.length + 1 + rawLen.length + raw.length);
+    const parts = [key(GRAPH_INITIALIZER), tensorLen, meta, key(TENSOR_RAW_DATA), rawLen, raw];
+    for (const x of parts) graphLen += x.length;
+    tail.push(...parts);
+  }
+  return [head, key(MODEL_GRAPH), varint(graphLen), graphBytes, ...tail];
 }
 
 /** Write `file` (and its external data file) atomically. Returns the bytes written per file. */
@@ -51,9 +93,9 @@ export function writeModel(model: Model, file: string, opts: WriteOptions = {}):
     writeFileAtomic(file, [bytes]);
     return { model: bytes.length, externalData: offset };
   }
-  const bytes = encodeModel(model);
-  writeFileAtomic(file, [bytes]);
-  return { model: bytes.length, externalData: 0 };
+  const chunks = encodeModelChunks(model);
+  writeFileAtomic(file, chunks);
+  return { model: chunks.reduce((n, c) => n + c.length, 0), externalData: 0 };
 }
 
 interface ExternalSink { location: string; threshold: number; put(bytes: Uint8Array): number }
@@ -94,7 +136,7 @@ function attrProto(name: string, a: Attr): P {
   }
 }
 
-function graphProto(g: Graph, sink: ExternalSink | null): P {
+function graphProto(g: Graph, sink: ExternalSink | null, skip?: Set<Value>): P {
   const vi = (v: Value) => ({ name: v.name, type: typeProto(v.type) });
   const valueInfo: P[] = [];
   for (const n of g.nodes) for (const o of n.outputs) if (o.type && !g.outputs.includes(o)) valueInfo.push(vi(o));
@@ -102,7 +144,7 @@ function graphProto(g: Graph, sink: ExternalSink | null): P {
     name: g.name,
     input: g.inputs.map(vi),
     output: g.outputs.map(vi),
-    initializer: g.initializers().map((v) => tensorProto(v.name, v.constant!, sink)),
+    initializer: g.initializers().filter((v) => !skip?.has(v)).map((v) => tensorProto(v.name, v.constant!, sink)),
     node: g.nodes.map((n) => ({
       name: n.name,
       opType: n.opType,
@@ -122,13 +164,13 @@ function trimTrailingEmpty(names: string[]): string[] {
   return names.slice(0, n);
 }
 
-function toProto(model: Model, sink: ExternalSink | null): P {
+function toProto(model: Model, sink: ExternalSink | null, skip?: Set<Value>): P {
   return modelProtoType().create({
     irVersion: model.irVersion,
     producerName: model.producerName,
     producerVersion: '0.1.0',
     opsetImport: model.opsets.map((o) => ({ domain: o.domain, version: o.version })),
     metadataProps: Object.entries(model.metadata).map(([key, value]) => ({ key, value })),
-    graph: graphProto(model.graph, sink),
+    graph: graphProto(model.graph, sink, skip),
   });
 }
