@@ -46,8 +46,8 @@ export interface QatInt8Config extends SelectableConfig {
   calibMethod: CalibMethod;
   percentile: number;
   reduceRange: boolean;
-  /** LM head and embeddings: int8 as dynamic-int8 does them, or left in float. */
-  head: 'dynamic' | 'float';
+  /** LM head: int8 with run-time activation ranges (as dynamic-int8), a learned static range, or float (embeddings then float too). */
+  head: 'dynamic' | 'static' | 'float';
   threads: number | null;
 }
 
@@ -69,7 +69,7 @@ function validate(c: QatInt8Config): void {
   if (!(c.minLrRatio >= 0 && c.minLrRatio <= 1)) bad(`minLrRatio must be in [0, 1], got ${c.minLrRatio}`);
   if (!(c.weightDecay >= 0) || !(c.clip >= 0) || !(c.scaleLr >= 0)) bad('weightDecay, clip and scaleLr must be ≥ 0');
   if (!CALIB_METHODS.includes(c.calibMethod)) bad(`--calib-method must be one of ${CALIB_METHODS.join(', ')}, got '${c.calibMethod}'`);
-  if (c.head !== 'dynamic' && c.head !== 'float') bad(`head must be 'dynamic' or 'float', got '${c.head}'`);
+  if (!['dynamic', 'static', 'float'].includes(c.head)) bad(`head must be 'dynamic', 'static' or 'float', got '${c.head}'`);
 }
 
 /** The static-int8 settings QAT starts from and converts to (symmetric int8 activations, int8 weights per channel). */
@@ -97,10 +97,18 @@ export const qatInt8: QuantMethod<QatInt8Config> = {
     report.skipped.push(...p.skipped);
     report.notes.push(...p.notes);
 
-    // Fake-quantize exactly the MatMuls static-int8 would quantize, from the calibrated ranges.
-    const sites = p.sites.filter((s) => s.node.opType === 'MatMul');
+    // Simulate every int8 weight of the converted model: the static MatMuls (with their calibrated
+    // activation ranges), the dynamic head's weight, and the embedding tables (per row).
+    const sites = p.sites;
     const ranges = new Map([...p.ranges].map(([name, r]) => [name, r.hi]));
-    const fq = insertFakeQuant(p.base, { nodes: sites.map((s) => s.node.name), activationRanges: ranges, reduceRange: c.reduceRange });
+    const g = p.base.graph;
+    const dynamic = p.dynamicNodes.map((n) => g.nodes.find((x) => x.name === n)!);
+    const readByMatmul = (w: string) => g.mustValue(w).uses.size > 0 && [...g.mustValue(w).uses].some((u) => u.node.opType !== 'Gather');
+    const tables = dynamic.filter((n) => n.opType === 'Gather').map((n) => ({ name: n.inputs[0]!.name, reduceRange: readByMatmul(n.inputs[0]!.name) }));
+    const fq = insertFakeQuant(p.base, {
+      nodes: [...sites.map((s) => s.node.name), ...dynamic.filter((n) => n.opType !== 'Gather').map((n) => n.name)],
+      tables, activationRanges: ranges, reduceRange: c.reduceRange,
+    });
 
     const text = loadCalibrationText(c.dataset, c.trainSplit);
     const tokens = ctx.tokenizer.encode(text.text);

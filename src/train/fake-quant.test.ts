@@ -61,3 +61,36 @@ test('quantization-aware training: a fake-quantized tiny GPT-2 learns, activatio
   assert.equal(moved.length, fq.activationScales.length, 'every activation scale should receive a gradient');
   await trainer.release();
 });
+
+test('fake-quantized tied table: per row, read by the embedding Gather and the Gemm head alike, as dynamic-int8 stores it', async () => {
+  const cfg = tinyConfig('gpt2');
+  const dec = buildDecoder(cfg, initDecoderWeights(cfg, { seed: 2, std: 0.3 }), { kvCache: false });
+  const head = dec.graph.nodes.find((n) => n.opType === 'Gemm')!;
+  const table = head.inputs[1]!;
+  const fq = insertFakeQuant(dec, { nodes: [head.name], tables: [{ name: table.name, reduceRange: true }] });
+  const g = fq.model.graph;
+  // Every consumer of the table now reads the one fake-quantized copy.
+  const dq = g.nodes.find((n) => n.opType === 'Gemm')!.inputs[1]!;
+  assert.equal(dq.producer!.opType, 'DequantizeLinear');
+  assert.ok([...g.mustValue(table.name).uses].every((u) => u.node.name.startsWith('/fake_quant/') || u.node.name.startsWith('fake_quant/')));
+  assert.ok(g.nodes.filter((n) => n.opType === 'Gather' && n.inputs[0] === dq).length === 1, 'the embedding Gather reads the fake-quantized table');
+  dq.type = { dtype: 'float32' };
+  g.markOutput(dq);
+  const s = await createSession(fq.model, { threads: 1 });
+  const got = (await s.run({ input_ids: new ort.Tensor('int64', batchOf(0, cfg.vocabSize), [B, T]) }, [dq.name]))[dq.name].data as Float32Array;
+  await s.release();
+  const [R, C] = table.constant!.dims;
+  const scheme: QuantScheme = { type: 'int8', symmetric: true, granularity: 'channel', axis: 1, reduceRange: true };
+  const x = table.constant!.data as Float32Array;
+  const p = chooseParams(x, R, C, scheme);
+  const ref = dequantize(quantize(x, R, C, scheme, p), R, C, scheme, p);
+  // Scales agree to the last bit but for float32 rounding of amax/127·127/64 vs amax/64: allow a rare one-code flip.
+  let flips = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const step = p.scale[Math.floor(i / C)];
+    const d = Math.abs(got[i] - ref[i]);
+    assert.ok(d <= step * 1.0001 + 1e-7, `element ${i}: ${got[i]} vs ${ref[i]}`);
+    if (d > 1e-6 * step) flips++;
+  }
+  assert.ok(flips <= ref.length * 1e-3, `${flips} of ${ref.length} codes differ`);
+});

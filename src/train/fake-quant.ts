@@ -5,8 +5,16 @@ import { createSession, ort, type SessionOptions } from '../runtime/session.js';
 import { UsageError } from '../util/errors.js';
 
 export interface FakeQuantOptions {
-  /** MatMul nodes to fake-quantize (default: every MatMul whose B is a 2-D float32 initializer). */
+  /**
+   * Weight nodes to fake-quantize: MatMuls with a 2-D float B (per output column) and Gemm(transB=1)
+   * heads (per row of the stored [N, K] table). Default: every MatMul whose B is a 2-D float32 initializer.
+   */
   nodes?: string[];
+  /**
+   * Tables read per row (e.g. embedding tables stored in int8 with a scale per row): fake-quantized per
+   * row once, for every consumer (a tied embedding and head share it). reduceRange: codes -64..64.
+   */
+  tables?: { name: string; reduceRange: boolean }[];
   /**
    * Symmetric per-tensor activation ranges (max |x|) by MatMul input name: those inputs get a
    * QuantizeLinear→DequantizeLinear with a learnable scale range/127. Inputs without one stay float.
@@ -27,7 +35,7 @@ export interface FakeQuantModel {
   activationOf: Map<string, string>;
   /** Weight-scale values computed from the weights: pass as stopGradient (they follow the weights). */
   weightScales: string[];
-  /** The fake-quantized MatMul nodes. */
+  /** The fake-quantized weight nodes. */
   nodes: string[];
 }
 
@@ -36,41 +44,57 @@ export function weightMatMuls(m: Model): Node[] {
   return m.graph.nodes.filter((n) => n.opType === 'MatMul' && n.inputs[1]?.constant?.dtype === 'float32' && n.inputs[1].constant.dims.length === 2);
 }
 
+const isRowHead = (n: Node) => n.opType === 'Gemm' && n.attr('transB', 'int') === 1 && !n.attr('transA', 'int') && n.inputs[1]?.constant?.dtype === 'float32';
+
 /**
  * Insert fake quantization for quantization-aware training: int8 weights per output channel with
- * scales recomputed from the current weights in the graph (exactly static-int8's symmetric
- * max-abs choice), and int8 per-tensor activations with learnable scales. Gradients pass the
+ * scales recomputed from the current weights in the graph (exactly the symmetric max-abs choice the
+ * int8 writers make), and int8 per-tensor activations with learnable scales. Gradients pass the
  * rounding by the straight-through estimator (autodiff's QuantizeLinear rule).
  */
 export function insertFakeQuant(input: Model, opts: FakeQuantOptions = {}): FakeQuantModel {
   const model = cloneModel(input);
   const g = model.graph;
   const b = new Builder(g);
-  const all = weightMatMuls(model);
   const wanted = opts.nodes ? new Set(opts.nodes) : null;
-  const nodes = wanted ? all.filter((n) => wanted.has(n.name)) : all;
+  const nodes = wanted ? g.nodes.filter((n) => wanted.has(n.name) && (weightMatMuls(model).includes(n) || isRowHead(n))) : weightMatMuls(model);
   if (wanted && nodes.length !== wanted.size) {
     const missing = [...wanted].filter((n) => !nodes.some((x) => x.name === n));
-    throw new UsageError(`fake-quant: not a MatMul with a 2-D float weight: ${missing.join(', ')}`);
+    throw new UsageError(`fake-quant: not a MatMul with a 2-D float weight or a Gemm(transB) head: ${missing.join(', ')}`);
   }
   const reduce = opts.reduceRange ?? true;
   const activationScales: string[] = [];
   const activationOf = new Map<string, string>();
   const weightScales: string[] = [];
   const actDq = new Map<string, Value>();
+  /** Q→DQ of weight w with one scale per slice along `axis` (1: per column of [K, N]; 0: per row). */
+  const fakeWeight = (w: Value, axis: 0 | 1, reduceRange: boolean): Value => b.scope(`fake_quant/${w.name}`, () => {
+    const n = w.constant!.dims[axis];
+    const amax = b.op('ReduceMax', [b.op('Abs', [w]), b.constI64([1 - axis])], { keepdims: 0 });
+    let s = b.op('Div', [amax, b.scalarF32(127)]);
+    if (reduceRange) s = b.op('Mul', [s, b.scalarF32(127 / 64)]);
+    s = b.op('Where', [b.op('Greater', [amax, b.scalarF32(0)]), s, b.scalarF32(1)]);
+    weightScales.push(s.name);
+    const zp = g.addInitializer(g.uniqueName(`${w.name}_qat_zero_point`), new Tensor('int8', [n], new Int8Array(n)));
+    return b.op('DequantizeLinear', [b.op('QuantizeLinear', [w, s, zp], { axis }), s, zp], { axis });
+  });
+  // Row-quantized tables: one fake-quantized copy read by every consumer (tied embedding + head).
+  const rows = new Map<string, Value>();
+  const rowTable = (w: Value, reduceRange: boolean) => {
+    let fq = rows.get(w.name);
+    if (!fq) {
+      const uses = [...w.uses];
+      fq = fakeWeight(w, 0, reduceRange);
+      for (const u of uses) g.setInput(u.node, u.index, fq);
+      rows.set(w.name, fq);
+    }
+    return fq;
+  };
+  const weights = new Map(nodes.map((n) => [n, n.inputs[1]!]));
+  for (const t of opts.tables ?? []) rowTable(g.mustValue(t.name), t.reduceRange);
   for (const node of nodes) {
-    const w = node.inputs[1]!;
-    const n = w.constant!.dims[1];
-    const fq = b.scope(`fake_quant/${w.name}`, () => {
-      const amax = b.op('ReduceMax', [b.op('Abs', [w]), b.constI64([0])], { keepdims: 0 });
-      let s = b.op('Div', [amax, b.scalarF32(127)]);
-      if (reduce) s = b.op('Mul', [s, b.scalarF32(127 / 64)]);
-      s = b.op('Where', [b.op('Greater', [amax, b.scalarF32(0)]), s, b.scalarF32(1)]);
-      weightScales.push(s.name);
-      const zp = g.addInitializer(g.uniqueName(`${w.name}_qat_zero_point`), new Tensor('int8', [n], new Int8Array(n)));
-      return b.op('DequantizeLinear', [b.op('QuantizeLinear', [w, s, zp], { axis: 1 }), s, zp], { axis: 1 });
-    });
-    g.setInput(node, 1, fq);
+    if (node.opType === 'Gemm') rowTable(weights.get(node)!, reduce);
+    else g.setInput(node, 1, fakeWeight(weights.get(node)!, 1, reduce));
     const x = node.inputs[0]!;
     const range = opts.activationRanges?.get(x.name);
     if (range === undefined) continue;

@@ -1,14 +1,15 @@
-// Measures static-int8 configurations on one model: perplexity on a full split, size, latency.
-// Usage: node benchmarks/static-int8.mjs <model> <rows.json|-> [--max-tokens N] [--latency] [--threads N]
-// rows: [{ "label": "...", "config": { ...static-int8 fields } }, ...]; label "fp32" / "dynamic-int8" are baselines.
+// Measures method configurations on one model: perplexity on the full Brown test split, size, latency.
+// Usage: node benchmarks/methods.mjs <model> <rows.json|-> [--max-tokens N] [--latency] [--threads N]
+// rows: [{ "label": "...", "method": "<kind, default static-int8>", "config": { ...method fields } }, ...];
+// label "fp32" is the unquantized baseline. One JSON line per row on stdout.
 import fs from 'node:fs';
 import { loadModel } from '../dist/load/index.js';
 import { loadDataset } from '../dist/data/index.js';
 import { perplexity } from '../dist/eval/perplexity.js';
 import { measureLatency } from '../dist/eval/latency.js';
 import { encodeModel } from '../dist/onnx/write.js';
-import { staticInt8, staticInt8Defaults } from '../dist/passes/static-int8.js';
-import { dynamicInt8, dynamicInt8Defaults } from '../dist/passes/dynamic-int8.js';
+import { resolveConfig } from '../dist/passes/quantize.js';
+import { methodByKind } from '../dist/passes/registry.js';
 
 const args = process.argv.slice(2);
 const opt = (k) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
@@ -27,8 +28,11 @@ for (const row of rows) {
   const t0 = performance.now();
   let model, notes = [];
   if (row.label === 'fp32') model = graph;
-  else if (row.label.startsWith('dynamic-int8')) model = (await dynamicInt8.run(graph, { ...dynamicInt8Defaults, ...row.config }, ctx)).model;
-  else { const r = await staticInt8.run(graph, { ...staticInt8Defaults, ...row.config }, ctx); model = r.model; notes = r.report.notes; }
+  else {
+    const kind = row.method ?? 'static-int8';
+    const r = await methodByKind(kind).run(graph, resolveConfig({ ...row.config, kind }), ctx);
+    model = r.model; notes = r.report.notes;
+  }
   const passS = (performance.now() - t0) / 1000;
   const ppl = (await perplexity(model, tokens, { ctx: 512, stride: 256, batchSize: 4, session })).perplexity;
   if (row.label === 'fp32') fp32 = ppl;
