@@ -45,6 +45,14 @@ test('bench on the 12M GPT-2: FP32 reproduces eval perplexity, a method is compa
     assert.equal(fp32.size.compression, 1);
     assert.equal(fp32.latency!.decode_ms.n, 2 * 4);
     assert.equal(fp32.latency!.prefill_ms.n, 2);
+    // The per-op profile: kernel time inside each onnxruntime run, the weight MatMuls (the tied head Gemm included) among the ops.
+    for (const phase of ['prefill', 'decode'] as const) {
+      const p = report.profile!.fp32[phase];
+      const kernels = p.ops.reduce((s, o) => s + o.ms, 0);
+      assert.ok(kernels > 0 && kernels <= p.run_ms * 1.001, `${phase}: kernels ${kernels} ms in a ${p.run_ms} ms run`);
+      assert.ok(p.ops.some((o) => /MatMul|Gemm/.test(o.op)), `${phase}: ${p.ops.map((o) => o.op)}`);
+    }
+    assert.match(fs.readFileSync(path.join(out, 'report.md'), 'utf8'), /## Where the time goes[\s\S]*\| prefill \| run ms \|/);
     assert.ok(fp32.peak_rss_bytes! > 50 * 2 ** 20 && fp32.peak_rss_bytes! < 4 * 2 ** 30, `peak RSS ${fp32.peak_rss_bytes}`);
     if (q) {
       assert.equal(q.quality!.tokens, 699);

@@ -16,6 +16,7 @@ import { defaultThreads } from '../runtime/session.js';
 import { UsageError } from '../util/errors.js';
 import { measureInterleaved, type VariantLatency } from './latency.js';
 import { BenchProgress } from './progress.js';
+import { profileOps } from './profile.js';
 import { peakRssOf } from './rss.js';
 import { BASELINE, defaultMethods, parseMethods, prepareVariant, type Variant } from './variants.js';
 
@@ -91,6 +92,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     { name: 'quantize', weight: 10 * (methods.length - 1) * scale },
     { name: 'evaluate', weight: nWindows * methods.length * 0.3 * scale },
     { name: 'latency', weight: (warmup + reps) * methods.length * (0.7 + N * 0.02) * scale },
+    { name: 'profile', weight: methods.length * 3 * scale },
     { name: 'memory', weight: opts.memory === false ? 0 : methods.length * 2 * scale },
   ]);
   try {
@@ -125,6 +127,15 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       onProgress: (d, t) => progress.update(d, t, 'runs'),
     });
 
+    // Where the time goes: onnxruntime's per-op profile of one prefill and a few decode steps per variant.
+    const profile: NonNullable<BenchReport['profile']> = {};
+    progress.stage('profile', 'per-op profile');
+    for (const [i, v] of variants.entries()) {
+      opts.signal?.throwIfAborted();
+      profile[v.method] = await profileOps(v.model, { promptIds, promptTokens: P, session });
+      progress.update(i + 1, variants.length, 'variants');
+    }
+
     const rss = new Map<string, number>();
     if (opts.memory !== false) {
       progress.stage('memory', 'peak memory');
@@ -155,6 +166,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       rows,
       failures,
       recommendations: recommend(rows),
+      profile,
       wall_s: (performance.now() - t0) / 1000,
     };
     const files = writeReport(opts.out, report);

@@ -59,6 +59,7 @@ export function renderMarkdown(r: BenchReport): string {
   out.push('', '## Recommendations', '');
   for (const rec of r.recommendations) out.push(`- ${rec.kind === 'warning' ? '⚠ ' : ''}**${rec.title}**: ${rec.text}`);
   if (!r.recommendations.length) out.push('- none (no method measured)');
+  if (r.profile) out.push('', ...profileSection(r));
   out.push('', '## Protocol', '');
   for (const [k, v] of protocolLines(r)) out.push(`- **${k}**: ${v}`);
   out.push('', '## Methods', '');
@@ -69,4 +70,25 @@ export function renderMarkdown(r: BenchReport): string {
     out.push(`- **${row.method}** — ${row.summary} (${how}${pass}${q}). Config: \`${JSON.stringify(row.config)}\``);
   }
   return out.join('\n') + '\n';
+}
+
+/** Per-op kernel time tables (prefill, decode): the op types that dominate any variant, the rest summed. */
+function profileSection(r: BenchReport): string[] {
+  const prof = r.profile!;
+  const methods = r.rows.map((x) => x.method).filter((m) => prof[m]);
+  const out = ['## Where the time goes', '',
+    'onnxruntime\'s per-op profile (kernel ms per run, same threads and prompt as the latency runs; one prefill after a warm-up, then the mean of 8 decode steps). "run" is the time inside onnxruntime; the latency columns above add the JS side (feeds, KV-cache outputs).'];
+  for (const phase of ['prefill', 'decode'] as const) {
+    const top = new Set<string>();
+    for (const m of methods) for (const o of prof[m][phase].ops.slice(0, 4)) top.add(o.op);
+    const cols = [...top];
+    out.push('', `| ${phase} | run ms | ${cols.join(' | ')} | other |`, `|:---|---:|${cols.map(() => '---:').join('|')}|---:|`);
+    for (const m of methods) {
+      const p = prof[m][phase];
+      const get = (op: string) => p.ops.find((o) => o.op === op)?.ms ?? 0;
+      const other = p.ops.filter((o) => !top.has(o.op)).reduce((s, o) => s + o.ms, 0);
+      out.push(`| ${m} | ${p.run_ms.toFixed(2)} | ${cols.map((c) => (get(c) ? get(c).toFixed(2) : '—')).join(' | ')} | ${other.toFixed(2)} |`);
+    }
+  }
+  return out;
 }

@@ -1,4 +1,5 @@
 import type { QualityStats } from '../eval/kld.js';
+import type { OpProfile } from '../bench/profile.js';
 import type { MachineInfo } from '../eval/latency.js';
 import type { Stats } from '../eval/stats.js';
 
@@ -92,5 +93,7 @@ export interface BenchReport {
   /** Methods that could not be quantized (e.g. calibration needs a tokenizer), with the error. */
   failures: { method: string; error: string }[];
   recommendations: Recommendation[];
+  /** onnxruntime's per-op kernel time by method (prefill and decode): where the time goes. Absent in older reports. */
+  profile?: Record<string, OpProfile>;
   wall_s: number;
 }
