@@ -8,12 +8,12 @@ import { printQuantized, readJson } from './quantize.js';
 export const qatCommand: Command = {
   name: 'qat',
   summary: 'quantization-aware training: fine-tune with fake INT8 quantization, write a static-INT8 model folder',
-  usage: 'quantlab qat --model <folder> --out <folder> [--dataset brown|<file>] [--steps 100] [--lr 1e-5] [--batch 8] [--seq N] [--fixed-scales] [--calibration brown] [--config file.json] [--verbose]',
+  usage: 'quantlab qat --model <folder> --out <folder> [--dataset brown|<file>] [--steps 60] [--lr 1e-5] [--batch 8] [--seq N] [--fixed-scales] [--calibration brown] [--config file.json] [--verbose]',
   options: {
     model: { type: 'string', description: 'model folder (HF safetensors or ONNX export) or .onnx file', valueName: 'path' },
     out: { type: 'string', description: 'output folder: a static-int8 model folder (loads like any other)', valueName: 'folder' },
     dataset: { type: 'string', description: 'training text: a dataset (its train split) or a file; never an evaluation split (default brown)', valueName: 'name|file' },
-    steps: { type: 'string', description: 'optimisation steps (the cosine schedule spans them) (default 100)', valueName: 'N' },
+    steps: { type: 'string', description: 'optimisation steps (the cosine schedule spans them) (default 60)', valueName: 'N' },
     batch: { type: 'string', description: 'windows per step (default 8)', valueName: 'N' },
     seq: { type: 'string', description: 'tokens per window (default: the model maximum positions)', valueName: 'N' },
     lr: { type: 'string', description: 'peak learning rate (warm-up, then cosine decay to 0.1×) (default 1e-5)', valueName: 'x' },

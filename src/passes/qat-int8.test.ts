@@ -56,7 +56,7 @@ test('qat-int8 with lr 0 and fixed scales writes exactly the static-int8 model (
   const file = textFile();
   const fp32 = tinyGpt2({ kvCache: true, seed: 3 });
   const qat = await qatInt8.run(fp32, { ...base(file), steps: 1, lr: 0, learnScales: false }, ctx);
-  const st = await staticInt8.run(fp32, { ...staticInt8Defaults, calibration: file, calibWindows: 4 }, ctx);
+  const st = await staticInt8.run(fp32, { ...staticInt8Defaults, calibration: file, calibWindows: 4, calibMethod: qatInt8Defaults.calibMethod, head: qatInt8Defaults.head }, ctx);
   assert.deepEqual(bytesOf(qat.model), bytesOf(st.model));
   assert.ok(qat.report.notes.some((n) => n.startsWith('int8 share: 100.0%')));
 });
@@ -65,7 +65,7 @@ test('qat-int8 fine-tunes through fake quantization: the converted INT8 model fi
   const file = textFile();
   const text = fs.readFileSync(file, 'utf8');
   const fp32 = tinyGpt2({ kvCache: true, seed: 3 });
-  const st = await staticInt8.run(fp32, { ...staticInt8Defaults, calibration: file, calibWindows: 4 }, ctx);
+  const st = await staticInt8.run(fp32, { ...staticInt8Defaults, calibration: file, calibWindows: 4, calibMethod: qatInt8Defaults.calibMethod, head: qatInt8Defaults.head }, ctx);
   const qat = await qatInt8.run(fp32, { ...base(file), steps: 40, lr: 1e-2, warmup: 4 }, ctx);
   const before = await nll(st.model, text), after = await nll(qat.model, text);
   console.log(`  qat tiny gpt2: NLL on the training text ${before.toFixed(3)} (static-int8) → ${after.toFixed(3)} (qat-int8)`);
