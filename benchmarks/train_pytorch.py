@@ -37,6 +37,17 @@ def read_safetensors(path):
         return out
 
 
+def blas_in_use():
+    # Debian's torch is built against the generic libblas.so.3, which the alternatives system points at
+    # OpenBLAS when libopenblas0 is installed (else the slow reference BLAS): read what is mapped.
+    with open('/proc/self/maps') as f:
+        maps = f.read()
+    for name in ('openblas', 'mkl', 'blis'):
+        if name in maps:
+            return name
+    return 'reference (install libopenblas0-pthread for a fair comparison)'
+
+
 def main():
     folder, batch, seq, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     torch.set_num_threads(threads)
@@ -64,7 +75,7 @@ def main():
     times.sort()
     med = times[len(times) // 2]
     print(json.dumps({
-        'framework': f'pytorch {torch.__version__}', 'blas': torch.__config__.show().split('BLAS_INFO=')[1].split(',')[0],
+        'framework': f'pytorch {torch.__version__}', 'blas': blas_in_use(),
         'threads': threads, 'batch': batch, 'seq': seq, 'steps': steps,
         'step_s_median': med, 'tokens_per_s': batch * seq / med,
         'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
