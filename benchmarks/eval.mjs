@@ -49,7 +49,7 @@ for (const { label, r } of rows) {
   const l = r.latency;
   md += `| ${label} | ${f(r.perplexity, 4)} | ${r.tokens_scored || '—'} | ${l ? `${f(l.prefill_ms.p50)} / ${f(l.prefill_ms.p95)}` : '—'} | ${l ? `${f(l.decode_ms.p50, 3)} / ${f(l.decode_ms.p95, 3)}` : '—'} | ${l ? f(l.decode_tokens_per_s, 1) : '—'} | ${mb(r.size.file_bytes)} | ${r.size.param_count.toLocaleString('en-US')} | ${r.size.param_bytes.toLocaleString('en-US')} | ${(r.peak_rss_bytes / 2 ** 20).toFixed(0)} |\n`;
 }
-md += `\nProtocol: HF sliding window, ctx 512, stride 256; prefill = one forward pass over 512 prompt tokens returning full logits; decode = one token per pass with the KV cache (32 tokens after ${rows[0].r.latency?.decode_context ?? '?'} tokens of context for the 512-position model), ${reps} repetitions after 2 warm-up runs. The 124M model has random weights: no perplexity. The 12M model was trained on Brown only, so its WikiText-2 perplexity is out of domain (and WikiText-2 raw has its own tokenization artefacts such as " @-@ ").\n`;
+md += `\nProtocol: HF sliding window, ctx 512, stride 256; prefill = one forward pass over 512 prompt tokens returning the last position's logits (as generation does); decode = one token per pass with the KV cache (32 tokens after ${rows[0].r.latency?.decode_context ?? '?'} tokens of context for the 512-position model), ${reps} repetitions after 2 warm-up runs. The 124M model has random weights: no perplexity. The 12M model was trained on Brown only, so its WikiText-2 perplexity is out of domain (and WikiText-2 raw has its own tokenization artefacts such as " @-@ ").\n`;
 fs.writeFileSync(path.join(root, 'results', 'eval-bench.md'), md);
 console.log('\n' + md);
 fs.rmSync(tmp, { recursive: true, force: true });

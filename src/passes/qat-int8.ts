@@ -9,7 +9,7 @@ import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { emptyReport, type PassResult, type QuantMethod } from './pass.js';
 import type { SelectableConfig } from './select.js';
-import { buildStaticInt8, int8Share, prepareStaticInt8, staticInt8Defaults, type Ranges, type StaticInt8Config, type TextPassContext } from './static-int8.js';
+import { buildStaticInt8, int8Share, modelCtx, prepareStaticInt8, staticInt8Defaults, type Ranges, type StaticInt8Config, type TextPassContext } from './static-int8.js';
 
 /**
  * Quantization-aware training to static INT8: calibrate as static-int8 does, insert fake
@@ -81,10 +81,6 @@ function staticConfig(c: QatInt8Config): StaticInt8Config {
   };
 }
 
-function maxPositions(m: Model): number | undefined {
-  try { return (JSON.parse(m.metadata['quantlab.config'] ?? '{}') as { maxPositions?: number }).maxPositions; } catch { return undefined; }
-}
-
 export const qatInt8: QuantMethod<QatInt8Config> = {
   kind: 'qat-int8',
   summary: 'quantization-aware training (fake quant, STE, learned activation scales) fine-tuned on text, converted to static INT8',
@@ -113,7 +109,7 @@ export const qatInt8: QuantMethod<QatInt8Config> = {
 
     const text = loadCalibrationText(c.dataset, c.trainSplit);
     const tokens = ctx.tokenizer.encode(text.text);
-    const seq = c.seq ?? maxPositions(input) ?? 512;
+    const seq = c.seq ?? modelCtx(input) ?? 512;
     const data = new TokenWindows(tokens, seq, c.seed);
     const weights = defaultTrainable(p.base);
     const trainer = await Trainer.create(fq.model, {

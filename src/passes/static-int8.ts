@@ -112,7 +112,8 @@ export interface Prepared {
   skipped: PassReport['skipped'];
 }
 
-function modelCtx(m: Model): number | undefined {
+/** The model's maximum positions, as the graph builder recorded them. */
+export function modelCtx(m: Model): number | undefined {
   try { return (JSON.parse(m.metadata['quantlab.config'] ?? '{}') as { maxPositions?: number }).maxPositions; } catch { return undefined; }
 }
 
