@@ -1,3 +1,4 @@
+import { PROFILE_NOTE, profileTables } from './profile-table.js';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -73,6 +74,8 @@ export function renderHtml(r: BenchReport, chartJs = chartJsBundle()): string {
   const recs = r.recommendations.map((x) => `<li class="${x.kind}"><b>${esc(x.title)}</b>: ${inline(x.text)}</li>`).join('');
   const proto = protocolLines(r).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('');
   const methods = r.rows.map((x) => `<tr><th>${esc(x.method)}</th><td>${esc(x.summary)}</td><td><code>${esc(JSON.stringify(x.config))}</code></td></tr>`).join('');
+  const tables = profileTables(r);
+  const profile = tables.length ? `<h2>Where the time goes</h2><p>${esc(PROFILE_NOTE)}</p>${tables.map((t) => `<table><thead><tr><th>${t.phase}</th>${t.header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${t.rows.map((x) => `<tr><th>${esc(x.method)}</th>${x.cells.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table>`).join('')}` : '';
   const canvases = [...specs.scatters.map((s) => s.id), 'speedups'].map((id) => `<div class="chart"><canvas id="${id}" width="640" height="400"></canvas></div>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>quantlab bench: ${esc(r.model.source)}</title>
@@ -89,6 +92,7 @@ ${table}
 ${r.failures.map((f) => `<p class="fail">✖ <b>${esc(f.method)}</b> not measured: ${esc(f.error)}</p>`).join('')}
 <div class="charts">${canvases}</div>
 <h2>Recommendations</h2><ul>${recs || '<li>none (no method measured)</li>'}</ul>
+${profile}
 <h2>Protocol</h2><table class="protocol">${proto}</table>
 <h2>Methods</h2><table class="methods">${methods}</table>
 <script id="chart-data" type="application/json">${scriptJson(specs)}</script>

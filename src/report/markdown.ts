@@ -1,3 +1,4 @@
+import { PROFILE_NOTE, profileTables } from './profile-table.js';
 import { fixed, mib, pct, sig, signedPct, times } from './format.js';
 import type { BenchReport, MethodRow } from './schema.js';
 
@@ -72,23 +73,12 @@ export function renderMarkdown(r: BenchReport): string {
   return out.join('\n') + '\n';
 }
 
-/** Per-op kernel time tables (prefill, decode): the op types that dominate any variant, the rest summed. */
+/** Per-op kernel time tables (prefill, decode) as markdown. */
 function profileSection(r: BenchReport): string[] {
-  const prof = r.profile!;
-  const methods = r.rows.map((x) => x.method).filter((m) => prof[m]);
-  const out = ['## Where the time goes', '',
-    'onnxruntime\'s per-op profile (kernel ms per run, same threads and prompt as the latency runs; one prefill after a warm-up, then the mean of 8 decode steps). "run" is the time inside onnxruntime; the latency columns above add the JS side (feeds, KV-cache outputs).'];
-  for (const phase of ['prefill', 'decode'] as const) {
-    const top = new Set<string>();
-    for (const m of methods) for (const o of prof[m][phase].ops.slice(0, 4)) top.add(o.op);
-    const cols = [...top];
-    out.push('', `| ${phase} | run ms | ${cols.join(' | ')} | other |`, `|:---|---:|${cols.map(() => '---:').join('|')}|---:|`);
-    for (const m of methods) {
-      const p = prof[m][phase];
-      const get = (op: string) => p.ops.find((o) => o.op === op)?.ms ?? 0;
-      const other = p.ops.filter((o) => !top.has(o.op)).reduce((s, o) => s + o.ms, 0);
-      out.push(`| ${m} | ${p.run_ms.toFixed(2)} | ${cols.map((c) => (get(c) ? get(c).toFixed(2) : '—')).join(' | ')} | ${other.toFixed(2)} |`);
-    }
+  const out = ['## Where the time goes', '', PROFILE_NOTE];
+  for (const t of profileTables(r)) {
+    out.push('', `| ${t.phase} | ${t.header.join(' | ')} |`, `|:---|${t.header.map(() => '---:').join('|')}|`);
+    for (const row of t.rows) out.push(`| ${row.method} | ${row.cells.join(' | ')} |`);
   }
   return out;
 }
