@@ -42,8 +42,8 @@ export async function measureInterleaved(models: { name: string; model: Model }[
   const prefillLogits: PrefillLogits = cut.every((m) => m) ? 'last' : 'all';
   if (prefillLogits === 'last') models = models.map((m, i) => ({ name: m.name, model: cut[i]! }));
   const P = opts.promptTokens, N = opts.decodeTokens;
-  const prompt = BigInt64Array.from({ length: P }, (_, i) => BigInt(opts.promptIds[i % opts.promptIds.length]));
-  const ctxLen = Math.max(1, Math.min(P, (opts.maxPositions ?? Infinity) - N));
+  const prompt = promptOf(opts.promptIds, P);
+  const ctxLen = decodeContext(P, N, opts.maxPositions);
   const runners: DecoderRunner[] = [];
   const loadMs: number[] = [];
   try {
@@ -77,8 +77,17 @@ export async function measureInterleaved(models: { name: string; model: Model }[
   }
 }
 
-/** One prefill of the prompt, then N greedy decode steps with the KV cache (each timed). */
-async function oneRepetition(runner: DecoderRunner, prompt: BigInt64Array, ctxLen: number, N: number): Promise<{ p: number; d: number[] }> {
+/** A P-token prompt drawn from `ids` (repeated when shorter). */
+export const promptOf = (ids: ArrayLike<number>, P: number): BigInt64Array => BigInt64Array.from({ length: P }, (_, i) => BigInt(ids[i % ids.length]));
+
+/** The context a decode starts from: the whole prompt unless the model's positions cannot hold it plus N tokens. */
+export const decodeContext = (promptTokens: number, N: number, maxPositions?: number): number => Math.max(1, Math.min(promptTokens, (maxPositions ?? Infinity) - N));
+
+/**
+ * One prefill of the prompt, then N greedy decode steps with the KV cache (each timed). onnxruntime
+ * runs: the prefill, a second prefill of ctxLen tokens when ctxLen < prompt length, then N decode steps.
+ */
+export async function oneRepetition(runner: DecoderRunner, prompt: BigInt64Array, ctxLen: number, N: number): Promise<{ p: number; d: number[] }> {
   const a = performance.now();
   let out = await runner.run(prompt, 1);
   const p = performance.now() - a;

@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Model } from '../ir/graph.js';
-import { lastArgmax } from '../eval/latency.js';
 import { DecoderRunner } from '../runtime/decoder.js';
 import { lastPositionLogits } from '../runtime/last-logits.js';
-import type { ort, SessionOptions } from '../runtime/session.js';
+import type { SessionOptions } from '../runtime/session.js';
+import { decodeContext, oneRepetition, promptOf } from './latency.js';
 
 /** Kernel time by operator type for one phase, from onnxruntime's profiler. */
 export interface PhaseProfile {
@@ -22,27 +22,26 @@ export interface ProfileOptions {
   promptTokens: number;
   /** Decode steps profiled after the prompt (default 8). */
   decodeTokens?: number;
+  /** Model's maximum positions: decode starts after a shorter prompt when the full one leaves no room. */
+  maxPositions?: number;
   session?: SessionOptions;
 }
 
 interface TraceEvent { cat: string; name: string; ts: number; dur: number; args?: { op_name?: string; provider?: string } }
 
 /**
- * Where the time goes: onnxruntime's per-op profile of one prefill (after a warm-up prefill) and of
+ * Where the time goes: onnxruntime's per-op profile of one repetition of the latency protocol
+ * (bench/latency.ts `oneRepetition`, after a warm-up repetition): the prefill of the prompt and
  * `decodeTokens` decode steps, with the same last-position logits as the latency measurement.
  */
 export async function profileOps(model: Model, opts: ProfileOptions): Promise<OpProfile> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-profile-'));
   const runner = await DecoderRunner.create(lastPositionLogits(model) ?? model, { ...opts.session, profilePrefix: path.join(dir, 'p') });
-  const prompt = BigInt64Array.from({ length: opts.promptTokens }, (_, i) => BigInt(opts.promptIds[i % opts.promptIds.length]));
+  const prompt = promptOf(opts.promptIds, opts.promptTokens);
+  const N = opts.decodeTokens ?? 8;
+  const ctxLen = decodeContext(opts.promptTokens, N, opts.maxPositions);
   try {
-    await runner.run(prompt, 1);
-    let out = await runner.run(prompt.subarray(0, Math.max(1, opts.promptTokens - (opts.decodeTokens ?? 8))), 1);
-    let cache = runner.nextCache(out);
-    for (let t = 0; t < (opts.decodeTokens ?? 8); t++) {
-      out = await runner.run(BigInt64Array.of(BigInt(lastArgmax(out.logits as ort.Tensor))), 1, cache);
-      cache = runner.nextCache(out);
-    }
+    for (let rep = 0; rep < 2; rep++) await oneRepetition(runner, prompt, ctxLen, N);
     // onnxruntime writes the trace when profiling ends (the file name carries a timestamp).
     runner.session.endProfiling();
   } finally {
@@ -53,8 +52,9 @@ export async function profileOps(model: Model, opts: ProfileOptions): Promise<Op
     if (!file) throw new Error('onnxruntime wrote no profile');
     const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as TraceEvent[];
     const runs = events.filter((e) => e.name === 'model_run');
-    // Runs: warm-up prefill, prefill, then the decode steps.
-    return { prefill: phase(events, runs.slice(1, 2)), decode: phase(events, runs.slice(2)) };
+    // Each repetition: the prefill, a shorter prefill when ctxLen < prompt, then N decode steps; the first one is the warm-up.
+    const perRep = 1 + (ctxLen < opts.promptTokens ? 1 : 0) + N;
+    return { prefill: phase(events, runs.slice(perRep, perRep + 1)), decode: phase(events, runs.slice(2 * perRep - N, 2 * perRep)) };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

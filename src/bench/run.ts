@@ -132,7 +132,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     progress.stage('profile', 'per-op profile');
     for (const [i, v] of variants.entries()) {
       opts.signal?.throwIfAborted();
-      profile[v.method] = await profileOps(v.model, { promptIds, promptTokens: P, session });
+      profile[v.method] = await profileOps(v.model, { promptIds, promptTokens: P, maxPositions: maxPos, session });
       progress.update(i + 1, variants.length, 'variants');
     }
 

@@ -85,5 +85,7 @@ test('qat-int8 refuses bad options and an evaluation split as training text', as
   const file = textFile();
   await assert.rejects(async () => qatInt8.run(fp32, { ...base(file), steps: 0 }, ctx), (e: Error) => e instanceof UsageError && /--steps must be a positive integer/.test(e.message));
   await assert.rejects(async () => qatInt8.run(fp32, { ...base(file), lr: -1 }, ctx), /--lr must be a non-negative number/);
+  // The calibration it starts from is checked as static-int8 checks it, under qat-int8's name.
+  await assert.rejects(async () => qatInt8.run(fp32, { ...base(file), calibWindows: 0 }, ctx), /qat-int8: --calib-windows must be a positive integer, got 0/);
   await assert.rejects(async () => qatInt8.run(fp32, { ...base(file), dataset: 'brown', trainSplit: 'test' }, ctx), /evaluation split/);
 });

@@ -1,7 +1,7 @@
 import type { Model } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { CALIBRATION_METADATA, loadCalibrationText } from '../quant/calibration/source.js';
-import { CALIB_METHODS, type CalibMethod } from '../quant/calibration/thresholds.js';
+import type { CalibMethod } from '../quant/calibration/thresholds.js';
 import { TokenWindows } from '../train/data.js';
 import { insertFakeQuant } from '../train/fake-quant.js';
 import { defaultTrainable, Trainer } from '../train/trainer.js';
@@ -9,7 +9,7 @@ import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { emptyReport, type PassResult, type QuantMethod } from './pass.js';
 import type { SelectableConfig } from './select.js';
-import { buildStaticInt8, int8Share, modelCtx, prepareStaticInt8, staticInt8Defaults, type Ranges, type StaticInt8Config, type TextPassContext } from './static-int8.js';
+import { buildStaticInt8, int8Share, modelCtx, prepareStaticInt8, staticInt8Defaults, validateStaticInt8, type Ranges, type StaticInt8Config, type TextPassContext } from './static-int8.js';
 
 /**
  * Quantization-aware training to static INT8: calibrate as static-int8 does, insert fake
@@ -69,8 +69,7 @@ function validate(c: QatInt8Config): void {
   if (!(c.warmup >= 0)) bad(`--warmup must be ≥ 0, got ${c.warmup}`);
   if (!(c.minLrRatio >= 0 && c.minLrRatio <= 1)) bad(`minLrRatio must be in [0, 1], got ${c.minLrRatio}`);
   if (!(c.weightDecay >= 0) || !(c.clip >= 0) || !(c.scaleLr >= 0)) bad('weightDecay, clip and scaleLr must be ≥ 0');
-  if (!CALIB_METHODS.includes(c.calibMethod)) bad(`--calib-method must be one of ${CALIB_METHODS.join(', ')}, got '${c.calibMethod}'`);
-  if (!['dynamic', 'static', 'float'].includes(c.head)) bad(`head must be 'dynamic', 'static' or 'float', got '${c.head}'`);
+  validateStaticInt8(staticConfig(c), 'qat-int8');
 }
 
 /** The static-int8 settings QAT starts from and converts to (symmetric int8 activations, int8 weights per channel). */
@@ -100,7 +99,7 @@ export const qatInt8: QuantMethod<QatInt8Config> = {
     const ranges = new Map([...p.ranges].map(([name, r]) => [name, r.hi]));
     const g = p.base.graph;
     const dynamic = p.dynamicNodes.map((n) => g.nodes.find((x) => x.name === n)!);
-    const readByMatmul = (w: string) => g.mustValue(w).uses.size > 0 && [...g.mustValue(w).uses].some((u) => u.node.opType !== 'Gather');
+    const readByMatmul = (w: string) => [...g.mustValue(w).uses].some((u) => u.node.opType !== 'Gather');
     const tables = dynamic.filter((n) => n.opType === 'Gather').map((n) => ({ name: n.inputs[0]!.name, reduceRange: readByMatmul(n.inputs[0]!.name) }));
     const fq = insertFakeQuant(p.base, {
       nodes: [...sites.map((s) => s.node.name), ...dynamic.filter((n) => n.opType !== 'Gather').map((n) => n.name)],
@@ -112,10 +111,11 @@ export const qatInt8: QuantMethod<QatInt8Config> = {
     const seq = c.seq ?? modelCtx(input) ?? 512;
     const data = new TokenWindows(tokens, seq, c.seed);
     const weights = defaultTrainable(p.base);
+    const initialScale = new Map(fq.activationScales.map((n) => [n, fq.model.graph.mustValue(n).constant!.data[0] as number]));
     const trainer = await Trainer.create(fq.model, {
       params: [...weights, ...(c.learnScales ? fq.activationScales : [])],
       stopGradient: fq.weightScales,
-      lrScale: Object.fromEntries(fq.activationScales.map((n) => [n, c.lr > 0 ? (c.scaleLr * (fq.model.graph.mustValue(n).constant!.data[0] as number)) / c.lr : 0])),
+      lrScale: Object.fromEntries([...initialScale].map(([n, s0]) => [n, c.lr > 0 ? (c.scaleLr * s0) / c.lr : 0])),
       schedule: { peak: c.lr, warmupSteps: c.warmup, totalSteps: c.steps, minRatio: c.minLrRatio },
       adamw: { weightDecay: c.weightDecay },
       maxGradNorm: c.clip,
@@ -146,7 +146,7 @@ export const qatInt8: QuantMethod<QatInt8Config> = {
     const learned: Ranges = new Map(p.ranges);
     let moved = 0;
     for (const scale of fq.activationScales) {
-      const s = c.learnScales ? trained.get(scale)!.data[0] : (fq.model.graph.mustValue(scale).constant!.data[0] as number);
+      const s = c.learnScales ? trained.get(scale)!.data[0] : initialScale.get(scale)!;
       const x = fq.activationOf.get(scale)!;
       if (!(s > 0)) throw new UsageError(`qat-int8: the learned scale of ${x} became ${s}; lower --lr`);
       const before = p.ranges.get(x)!.hi;

@@ -73,8 +73,9 @@ export interface TextPassContext extends PassContext {
   session?: SessionOptions;
 }
 
-function validate(c: StaticInt8Config): void {
-  const bad = (m: string) => { throw new UsageError(`static-int8: ${m}`); };
+/** Check static-int8 settings; errors name `method` (qat-int8 validates the settings it starts from with this too). */
+export function validateStaticInt8(c: StaticInt8Config, method = 'static-int8'): void {
+  const bad = (m: string) => { throw new UsageError(`${method}: ${m}`); };
   if (!CALIB_METHODS.includes(c.calibMethod)) bad(`--calib-method must be one of ${CALIB_METHODS.join(', ')}, got '${c.calibMethod}'`);
   if (!Number.isInteger(c.calibWindows) || c.calibWindows < 1) bad(`--calib-windows must be a positive integer, got ${c.calibWindows}`);
   if (!(c.percentile > 0 && c.percentile <= 100)) bad(`--percentile must be in (0, 100], got ${c.percentile}`);
@@ -270,7 +271,7 @@ export const staticInt8: QuantMethod<StaticInt8Config> = {
   summary: 'int8 weights (per channel) and int8 activations with calibrated ranges (QDQ); SmoothQuant; fallback under a perplexity budget',
   defaults: staticInt8Defaults,
   async run(input: Model, config: StaticInt8Config, ctx: TextPassContext): Promise<PassResult> {
-    validate(config);
+    validateStaticInt8(config);
     const p = await prepareStaticInt8(input, config, ctx);
     const report = emptyReport();
     report.skipped.push(...p.skipped);

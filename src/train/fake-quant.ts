@@ -57,7 +57,9 @@ export function insertFakeQuant(input: Model, opts: FakeQuantOptions = {}): Fake
   const g = model.graph;
   const b = new Builder(g);
   const wanted = opts.nodes ? new Set(opts.nodes) : null;
-  const nodes = wanted ? g.nodes.filter((n) => wanted.has(n.name) && (weightMatMuls(model).includes(n) || isRowHead(n))) : weightMatMuls(model);
+  const matmuls = weightMatMuls(model);
+  const isMatMul = new Set(matmuls);
+  const nodes = wanted ? g.nodes.filter((n) => wanted.has(n.name) && (isMatMul.has(n) || isRowHead(n))) : matmuls;
   if (wanted && nodes.length !== wanted.size) {
     const missing = [...wanted].filter((n) => !nodes.some((x) => x.name === n));
     throw new UsageError(`fake-quant: not a MatMul with a 2-D float weight or a Gemm(transB) head: ${missing.join(', ')}`);
@@ -79,16 +81,13 @@ export function insertFakeQuant(input: Model, opts: FakeQuantOptions = {}): Fake
     return b.op('DequantizeLinear', [b.op('QuantizeLinear', [w, s, zp], { axis }), s, zp], { axis });
   });
   // Row-quantized tables: one fake-quantized copy read by every consumer (tied embedding + head).
-  const rows = new Map<string, Value>();
-  const rowTable = (w: Value, reduceRange: boolean) => {
-    let fq = rows.get(w.name);
-    if (!fq) {
-      const uses = [...w.uses];
-      fq = fakeWeight(w, 0, reduceRange);
-      for (const u of uses) g.setInput(u.node, u.index, fq);
-      rows.set(w.name, fq);
-    }
-    return fq;
+  const rows = new Set<string>();
+  const rowTable = (w: Value, reduceRange: boolean): void => {
+    if (rows.has(w.name)) return;
+    rows.add(w.name);
+    const uses = [...w.uses];
+    const fq = fakeWeight(w, 0, reduceRange);
+    for (const u of uses) g.setInput(u.node, u.index, fq);
   };
   const weights = new Map(nodes.map((n) => [n, n.inputs[1]!]));
   for (const t of opts.tables ?? []) rowTable(g.mustValue(t.name), t.reduceRange);
