@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { cpuFeatures } from '../util/cpu.js';
 import os from 'node:os';
 import type { Model } from '../ir/graph.js';
 import { DecoderRunner } from '../runtime/decoder.js';
@@ -43,16 +44,6 @@ export interface MachineInfo {
   /** The vector/matrix ISA extensions the CPU reports: which int8/fp16 kernels onnxruntime can use (absent where not readable). */
   cpu_features?: string[];
   cores: number; memory_bytes: number; os: string; node: string; onnxruntime: string;
-}
-
-/** Kernel-relevant flags from /proc/cpuinfo (Linux): AVX2 vs AVX-512, VNNI (int8 dot products), BF16, AMX. */
-function cpuFeatures(): string[] | undefined {
-  try {
-    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => /^(flags|Features)\s*:/.test(l));
-    if (!line) return undefined;
-    const have = new Set(line.split(':')[1].trim().split(/\s+/));
-    return ['avx2', 'fma', 'avx_vnni', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_int8', 'amx_bf16'].filter((f) => have.has(f));
-  } catch { return undefined; }
 }
 
 export function machineInfo(): MachineInfo {
