@@ -1,7 +1,7 @@
 import { Builder, float } from '../ir/builder.js';
 import { Graph, Model, type Value } from '../ir/graph.js';
-import { Tensor } from '../ir/tensor.js';
-import type { DecoderConfig, DecoderWeights, Linear, Norm } from './config.js';
+import type { DecoderConfig, DecoderWeights, LayerType, Linear, Norm } from './config.js';
+import { applyRotary, rotaryTables, type Rotary } from './rope.js';
 
 export interface GraphForm {
   /** Past/present KV-cache inputs and outputs (Optimum / transformers.js naming). */
@@ -37,33 +37,46 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
   }
 
   // Lengths: T new tokens, P past tokens, S = P + T.
-  const { attnMask, posIds } = b.scope('mask', () => {
+  const types: LayerType[] = cfg.layerTypes ?? Array.from({ length: cfg.numLayers }, () => 'full');
+  const { masks, posIds, S } = b.scope('mask', () => {
     const T = b.op('Gather', [b.op('Shape', [ids]), b.scalarI64(1)], { axis: 0 });
     const P = past.length ? b.op('Gather', [b.op('Shape', [past[0].key]), b.scalarI64(2)], { axis: 0 }) : b.scalarI64(0);
     const S = b.op('Add', [P, T]);
     const qPos = b.op('Range', [P, S, b.scalarI64(1)]);
     const kPos = b.op('Range', [b.scalarI64(0), S, b.scalarI64(1)]);
+    const q = b.op('Unsqueeze', [qPos, b.constI64([1])]), k = b.op('Unsqueeze', [kPos, b.constI64([0])]);
     // causal[t, s] = s <= P + t
-    let m = b.op('LessOrEqual', [b.op('Unsqueeze', [kPos, b.constI64([0])]), b.op('Unsqueeze', [qPos, b.constI64([1])])]);
-    if (mask) {
-      const pad = b.op('Unsqueeze', [b.op('Cast', [mask], { to: 9 }), b.constI64([1, 2])]); // [B,1,1,S]
-      m = b.op('And', [m, pad]); // [B,1,T,S]
-    }
-    // Additive mask, computed once: 0 where attending, the lowest float where masked.
-    const bias = b.op('Where', [m, b.scalarF32(0), b.scalarF32(F32_LOWEST)]);
-    return { attnMask: bias, posIds: positionIds ?? b.op('Unsqueeze', [qPos, b.constI64([0])]) };
+    const causal = b.op('LessOrEqual', [k, q]);
+    const pad = mask ? b.op('Unsqueeze', [b.op('Cast', [mask], { to: 9 }), b.constI64([1, 2])]) : null; // [B,1,1,S]
+    // Additive mask, computed once per kind: 0 where attending, the lowest float where masked.
+    const additive = (m: Value) => b.op('Where', [pad ? b.op('And', [m, pad]) : m, b.scalarF32(0), b.scalarF32(F32_LOWEST)]);
+    const masks: Partial<Record<LayerType, Value>> = {};
+    if (types.includes('full')) masks.full = additive(causal);
+    // Sliding window W (transformers' sliding_window_overlay): s > P + t − W.
+    if (types.includes('sliding')) masks.sliding = additive(b.op('And', [causal, b.op('Greater', [b.op('Add', [k, b.scalarI64(cfg.slidingWindow!)]), q])], {}, { name: 'window' }));
+    return { masks, S, posIds: positionIds ?? b.op('Unsqueeze', [qPos, b.constI64([0])]) };
   });
 
   const tok = b.weight(w.tokenEmbedding.name, w.tokenEmbedding.tensor);
   let x = b.op('Gather', [tok, ids], { axis: 0 }, { name: 'embed_tokens' });
+  if (cfg.embeddingScale) x = b.op('Mul', [x, b.scalarF32(cfg.embeddingScale)], {}, { name: 'embed_scale' });
   if (cfg.positions === 'learned') {
     const pe = w.positionEmbedding!;
     x = b.op('Add', [x, b.op('Gather', [b.weight(pe.name, pe.tensor), posIds], { axis: 0 }, { name: 'embed_positions' })]);
   }
-  const rope = cfg.positions === 'rope' ? b.scope('rotary', () => rotaryTables(b, cfg, posIds)) : null;
+  // RoPE tables per layer kind: Gemma 3's sliding layers have their own base.
+  const ropes: Partial<Record<LayerType, Rotary>> = {};
+  const ropeFor = (t: LayerType): Rotary | null => {
+    if (cfg.positions !== 'rope') return null;
+    const r = t === 'sliding' && cfg.localRope ? cfg.localRope : cfg.rope!;
+    const key: LayerType = r === cfg.rope ? 'full' : 'sliding';
+    return (ropes[key] ??= b.scope(key === 'full' ? 'rotary' : 'rotary_local', () => rotaryTables(b, r, posIds, S, key === 'full' ? 'rotary' : 'rotary_local')));
+  };
+  const attnScale = cfg.attentionScale ?? 1 / Math.sqrt(D);
 
   const presents: Value[] = [];
   w.layers.forEach((lw, i) => b.scope(`layers.${i}`, () => {
+    const rope = ropeFor(types[i]);
     const h = norm(b, cfg, x, lw.norm1, 'norm1');
     const a = b.scope('attn', () => {
       let q: Value, k: Value, v: Value;
@@ -74,9 +87,13 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
         k = linear(b, h, lw.k!, 'k_proj');
         v = linear(b, h, lw.v!, 'v_proj');
       }
-      const heads = (t: Value, n: number, nm: string) =>
-        b.op('Transpose', [b.op('Reshape', [t, b.constI64([0, 0, n, D])], {}, { name: `${nm}_reshape` })], { perm: [0, 2, 1, 3] }, { name: `${nm}_transpose` });
-      q = heads(q, H, 'q'); k = heads(k, KVH, 'k'); v = heads(v, KVH, 'v');
+      // [B,T,n·D] → [B,n,T,D]; Qwen3/Gemma 3 normalise each head of q and k first.
+      const heads = (t: Value, n: number, nm: string, hn?: Norm) => {
+        let r = b.op('Reshape', [t, b.constI64([0, 0, n, D])], {}, { name: `${nm}_reshape` });
+        if (hn) r = norm(b, cfg, r, hn, `${nm}_norm`);
+        return b.op('Transpose', [r], { perm: [0, 2, 1, 3] }, { name: `${nm}_transpose` });
+      };
+      q = heads(q, H, 'q', lw.qNorm); k = heads(k, KVH, 'k', lw.kNorm); v = heads(v, KVH, 'v');
       if (rope) { q = applyRotary(b, q, rope, D, 'q'); k = applyRotary(b, k, rope, D, 'k'); }
       if (past.length) {
         k = b.op('Concat', [past[i].key, k], { axis: 2 }, { name: 'k_concat', output: `present.${i}.key` });
@@ -90,27 +107,31 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
         k = rep(k, 'k'); v = rep(v, 'v');
       }
       let s = b.op('MatMul', [q, b.op('Transpose', [k], { perm: [0, 1, 3, 2] })], {}, { name: 'scores' });
-      s = b.op('Mul', [s, b.scalarF32(1 / Math.sqrt(D))]);
-      s = b.op('Add', [s, attnMask], {}, { name: 'mask' });
+      s = b.op('Mul', [s, b.scalarF32(attnScale)]);
+      s = b.op('Add', [s, masks[types[i]]!], {}, { name: 'mask' });
       const p = b.op('Softmax', [s], { axis: -1 });
       let o = b.op('MatMul', [p, v], {}, { name: 'context' });
       o = b.op('Reshape', [b.op('Transpose', [o], { perm: [0, 2, 1, 3] }), b.constI64([0, 0, H * D])]);
       return linear(b, o, lw.o, 'o_proj');
     });
-    x = b.op('Add', [x, a], {}, { name: 'residual1' });
+    x = b.op('Add', [x, lw.postAttnNorm ? norm(b, cfg, a, lw.postAttnNorm, 'post_attn_norm') : a], {}, { name: 'residual1' });
     const h2 = norm(b, cfg, x, lw.norm2, 'norm2');
     const m = b.scope('mlp', () => {
+      if (lw.gateUp) {
+        const [g, u] = b.opN('Split', [linear(b, h2, lw.gateUp, 'gate_up_proj'), b.constI64([cfg.intermediateSize, cfg.intermediateSize])], 2, { axis: -1 });
+        return linear(b, b.op('Mul', [activation(b, cfg, g), u]), lw.down, 'down_proj');
+      }
       if (lw.gate) {
         const gt = activation(b, cfg, linear(b, h2, lw.gate, 'gate_proj'));
-        return linear(b, b.op('Mul', [gt, linear(b, h2, lw.up, 'up_proj')]), lw.down, 'down_proj');
+        return linear(b, b.op('Mul', [gt, linear(b, h2, lw.up!, 'up_proj')]), lw.down, 'down_proj');
       }
-      return linear(b, activation(b, cfg, linear(b, h2, lw.up, 'up_proj')), lw.down, 'down_proj');
+      return linear(b, activation(b, cfg, linear(b, h2, lw.up!, 'up_proj')), lw.down, 'down_proj');
     });
-    x = b.op('Add', [x, m], {}, { name: 'residual2' });
+    x = b.op('Add', [x, lw.postMlpNorm ? norm(b, cfg, m, lw.postMlpNorm, 'post_mlp_norm') : m], {}, { name: 'residual2' });
   }));
 
   x = norm(b, cfg, x, w.finalNorm, 'final_norm');
-  const logits = b.scope('lm_head', () => {
+  let logits = b.scope('lm_head', () => {
     if (w.lmHead) return linear(b, x, w.lmHead, 'MatMul');
     // Tied head: Gemm with transB reads the [vocab, hidden] embedding without a transposed copy.
     const flat = b.op('Reshape', [x, b.constI64([-1, cfg.hiddenSize])]);
@@ -120,6 +141,8 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
     const outShape = b.op('Concat', [b.op('Shape', [x], { end: 2 }), b.constI64([cfg.vocabSize])], { axis: 0 });
     return b.op('Reshape', [y, outShape]);
   });
+  const cap = cfg.finalLogitSoftcap;
+  if (cap) logits = b.scope('softcap', () => b.op('Mul', [b.op('Tanh', [b.op('Div', [logits, b.scalarF32(cap)])]), b.scalarF32(cap)]));
   g.renameValue(logits, 'logits');
   logits.type = { dtype: 'float32', shape: ['batch_size', 'sequence_length', cfg.vocabSize] };
   g.markOutput(logits);
@@ -160,26 +183,4 @@ function activation(b: Builder, cfg: DecoderConfig, x: Value): Value {
     case 'gelu': return b.op('Gelu', [x]);
     case 'gelu_new': return b.op('Gelu', [x], { approximate: 'tanh' }, { name: 'gelu_tanh' });
   }
-}
-
-interface Rotary { cos: Value; sin: Value }
-
-/** cos/sin tables [B,1,T,D] from position ids, in the HF rotate-half convention. */
-function rotaryTables(b: Builder, cfg: DecoderConfig, posIds: Value): Rotary {
-  const D = cfg.headDim;
-  const inv = new Float32Array(D / 2);
-  for (let i = 0; i < D / 2; i++) inv[i] = 1 / Math.pow(cfg.ropeTheta, Math.fround((2 * i) / D));
-  const invFreq = b.weight('rotary.inv_freq', new Tensor('float32', [D / 2], inv));
-  const pos = b.op('Unsqueeze', [b.op('Cast', [posIds], { to: 1 }), b.constI64([-1])]); // [B,T,1]
-  const freqs = b.op('Mul', [pos, invFreq]); // [B,T,D/2]
-  const emb = b.op('Unsqueeze', [b.op('Concat', [freqs, freqs], { axis: -1 }), b.constI64([1])]); // [B,1,T,D]
-  return { cos: b.op('Cos', [emb]), sin: b.op('Sin', [emb]) };
-}
-
-function applyRotary(b: Builder, x: Value, r: Rotary, D: number, name: string): Value {
-  return b.scope(`rotary_${name}`, () => {
-    const [x1, x2] = b.opN('Split', [x, b.constI64([D / 2, D / 2])], 2, { axis: -1 });
-    const rot = b.op('Concat', [b.op('Neg', [x2]), x1], { axis: -1 });
-    return b.op('Add', [b.op('Mul', [x, r.cos]), b.op('Mul', [rot, r.sin])]);
-  });
 }

@@ -24,6 +24,9 @@ test('synth: preset parameter counts equal the real checkpoints (no weights writ
   const expected: Record<string, number> = {
     'gpt2-medium': 354_823_168, 'gpt2-large': 774_030_080, 'gpt2-xl': 1_557_611_200, 'gpt2-tiny': 3_332_928,
     'tinyllama-1.1b': 1_100_048_384, 'smollm-135m': 134_515_008, 'llama-160m': 162_417_408, 'llama-tiny': 158_016,
+    // The families people deploy (issue #11's counts, from the published checkpoints).
+    'smollm2-135m': 134_515_008, 'qwen2.5-0.5b': 494_032_768, 'qwen3-0.6b': 596_049_920, 'gemma3-1b': 999_885_952,
+    'llama3.2-1b': 1_235_814_400, 'phi3.5-mini': 3_821_079_552, 'mistral-7b': 7_241_732_096, 'llama3.1-8b': 8_030_261_248,
   };
   for (const [name, n] of Object.entries(expected)) assert.equal(table(SYNTH_PRESETS[name].arch, name).paramCount, n, name);
   // Tied presets store no lm_head; untied ones do.
@@ -31,6 +34,9 @@ test('synth: preset parameter counts equal the real checkpoints (no weights writ
   assert.ok(table('llama', 'tinyllama-1.1b').tensors.some((t) => t.name === 'lm_head.weight'));
   assert.throws(() => synthPreset('llama', 'gpt2'), UsageError);
   assert.throws(() => synthPreset('bert', 'gpt2'), UsageError);
+  // The preset implies its model_type; every tiny preset loads through its family.
+  for (const name of ['llama3-tiny', 'qwen2-tiny', 'qwen3-tiny', 'mistral-tiny', 'phi3-tiny', 'gemma3-tiny']) assert.ok(table(undefined as never, name).paramCount > 0, name);
+  assert.equal(synthPreset(undefined, 'gemma3-1b').arch, 'gemma3_text');
 });
 
 test('synth: normal deviates have mean 0, variance 1, normal tails and kurtosis', () => {
@@ -170,4 +176,22 @@ test('synth CLI prints the parameter count and bytes; bad options exit 2', async
   assert.ok(lines.includes('FP32 bytes  632,064'));
   assert.ok(lines.includes('F16 bytes   316,032'));
   assert.match(lines.join('\n'), /unknown llama preset 'gpt2'/);
+});
+
+test('synth --dry-run prints the config and parameter count, writes the JSON summary and no weights', async () => {
+  const dir = tmp();
+  const json = path.join(dir, 'qwen.json');
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (x: string) => lines.push(x);
+  try {
+    assert.equal(await main(['synth', '--preset', 'qwen2.5-0.5b', '--dry-run', '--json', json]), 0);
+  } finally { console.log = log; }
+  assert.ok(lines.includes('parameters  494,032,768'), lines.join('\n'));
+  assert.match(lines[0], /"model_type": "qwen2"/);
+  const j = JSON.parse(fs.readFileSync(json, 'utf8'));
+  assert.equal(j.param_count, 494_032_768);
+  assert.equal(j.model_type, 'qwen2');
+  assert.equal(j.config.num_key_value_heads, 2);
+  assert.deepEqual(fs.readdirSync(dir), ['qwen.json']);
 });

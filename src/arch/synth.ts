@@ -5,48 +5,24 @@ import { UsageError } from '../util/errors.js';
 import { writeAll, writeFileAtomicWith } from '../util/fsx.js';
 import { f32ToBf16, f32ToF16 } from '../util/half.js';
 import type { DecoderConfig } from './config.js';
-import { decoderConfig } from './index.js';
+import type { Init, Preset } from './family.js';
+import { FAMILIES } from './families/index.js';
+import { decoderConfig, familyOf, supportedArchitectures } from './index.js';
 
 /** A preset: the HF config.json fields that fix the shapes of a real model. */
-export interface SynthPreset { arch: 'gpt2' | 'llama'; summary: string; config: Record<string, unknown> }
+export interface SynthPreset extends Preset { arch: string }
 
-const gpt2 = (summary: string, n_layer: number, n_embd: number, n_head: number, n_positions = 1024): SynthPreset => ({
-  arch: 'gpt2', summary,
-  config: {
-    architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', vocab_size: 50257, n_positions, n_ctx: n_positions, n_embd, n_layer, n_head,
-    n_inner: null, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5, initializer_range: 0.02,
-    bos_token_id: 50256, eos_token_id: 50256, tie_word_embeddings: true,
-  },
-});
+/** Every family's presets by name (parameter counts are checked in synth.test.ts). */
+export const SYNTH_PRESETS: Record<string, SynthPreset> = Object.fromEntries(
+  FAMILIES.flatMap((f) => Object.entries(f.presets).map(([name, p]) => [name, { ...p, arch: String(p.config.model_type) }])),
+);
 
-const llama = (summary: string, c: { layers: number; hidden: number; heads: number; kvHeads: number; intermediate: number; vocab: number; tied: boolean; maxPos?: number; eps?: number; theta?: number; bos?: number; eos?: number }): SynthPreset => ({
-  arch: 'llama', summary,
-  config: {
-    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: c.vocab, hidden_size: c.hidden, intermediate_size: c.intermediate,
-    num_hidden_layers: c.layers, num_attention_heads: c.heads, num_key_value_heads: c.kvHeads, hidden_act: 'silu',
-    max_position_embeddings: c.maxPos ?? 2048, rms_norm_eps: c.eps ?? 1e-5, rope_theta: c.theta ?? 10000, attention_bias: false, mlp_bias: false,
-    initializer_range: 0.02, bos_token_id: c.bos ?? 1, eos_token_id: c.eos ?? 2, tie_word_embeddings: c.tied,
-  },
-});
-
-/** Shapes of real checkpoints (parameter counts are checked in synth.test.ts). */
-export const SYNTH_PRESETS: Record<string, SynthPreset> = {
-  'gpt2-tiny': gpt2('2 layers, hidden 64 (for tests)', 2, 64, 4, 256),
-  gpt2: gpt2('GPT-2 small, 124M', 12, 768, 12),
-  'gpt2-medium': gpt2('GPT-2 medium, 355M', 24, 1024, 16),
-  'gpt2-large': gpt2('GPT-2 large, 774M', 36, 1280, 20),
-  'gpt2-xl': gpt2('GPT-2 XL, 1.5B', 48, 1600, 25),
-  'llama-tiny': llama('2 layers, hidden 64, GQA 4/2 (for tests)', { layers: 2, hidden: 64, heads: 4, kvHeads: 2, intermediate: 176, vocab: 512, tied: false, maxPos: 256 }),
-  'llama-160m': llama('JackFram/llama-160m shapes', { layers: 12, hidden: 768, heads: 12, kvHeads: 12, intermediate: 3072, vocab: 32000, tied: false, eps: 1e-6 }),
-  'smollm-135m': llama('SmolLM-135M shapes (GQA 9/3, tied)', { layers: 30, hidden: 576, heads: 9, kvHeads: 3, intermediate: 1536, vocab: 49152, tied: true, bos: 0, eos: 0 }),
-  'tinyllama-1.1b': llama('TinyLlama-1.1B shapes (GQA 32/4)', { layers: 22, hidden: 2048, heads: 32, kvHeads: 4, intermediate: 5632, vocab: 32000, tied: false }),
-};
-
-export function synthPreset(arch: string, name: string): SynthPreset {
+/** A preset by name; `arch` (a model_type), when given, must be the preset's. */
+export function synthPreset(arch: string | undefined, name: string): SynthPreset {
   const p = SYNTH_PRESETS[name];
-  const names = Object.entries(SYNTH_PRESETS).filter(([, v]) => v.arch === arch).map(([k]) => k);
-  if (!names.length) throw new UsageError(`--arch must be gpt2 or llama, got '${arch}'`);
-  if (!p || p.arch !== arch) throw new UsageError(`unknown ${arch} preset '${name}' (presets: ${names.join(', ')})`);
+  if (arch !== undefined && !supportedArchitectures().includes(arch)) throw new UsageError(`--arch must be one of ${supportedArchitectures().join(', ')}, got '${arch}'`);
+  const names = Object.entries(SYNTH_PRESETS).filter(([, v]) => arch === undefined || v.arch === arch).map(([k]) => k);
+  if (!p || (arch !== undefined && p.arch !== arch)) throw new UsageError(`unknown ${arch ?? ''}${arch ? ' ' : ''}preset '${name}' (presets: ${names.join(', ')})`);
   return p;
 }
 
@@ -55,51 +31,13 @@ const ST_DTYPE: Record<SynthDtype, { name: string; bytes: number; torch: string 
   f32: { name: 'F32', bytes: 4, torch: 'float32' }, f16: { name: 'F16', bytes: 2, torch: 'float16' }, bf16: { name: 'BF16', bytes: 2, torch: 'bfloat16' },
 };
 
-export type Init = { kind: 'normal'; std: number } | { kind: 'ones' } | { kind: 'zeros' };
 export interface TensorSpec { name: string; shape: number[]; init: Init }
 
 const numel = (s: number[]): number => s.reduce((a, b) => a * b, 1);
 
-/** Every checkpoint tensor with its HF name, HF layout and HF-style initialisation. */
+/** Every checkpoint tensor with its HF name, HF layout and HF-style initialisation (the family's table). */
 export function tensorSpecs(cfg: DecoderConfig): TensorSpec[] {
-  const std = 0.02;
-  const normal = (s = std): Init => ({ kind: 'normal', std: s });
-  const out: TensorSpec[] = [];
-  const add = (name: string, shape: number[], init: Init) => out.push({ name, shape, init });
-  const E = cfg.hiddenSize, I = cfg.intermediateSize, V = cfg.vocabSize;
-  if (cfg.arch === 'gpt2') {
-    // GPT2PreTrainedModel._init_weights: residual projections get std 0.02/sqrt(2·n_layer).
-    const proj = normal(std / Math.sqrt(2 * cfg.numLayers));
-    const p = 'transformer.';
-    add(`${p}wte.weight`, [V, E], normal());
-    add(`${p}wpe.weight`, [cfg.maxPositions, E], normal());
-    for (let i = 0; i < cfg.numLayers; i++) {
-      const h = `${p}h.${i}`;
-      const ln = (n: string) => { add(`${h}.${n}.weight`, [E], { kind: 'ones' }); add(`${h}.${n}.bias`, [E], { kind: 'zeros' }); };
-      const conv = (n: string, a: number, b: number, init: Init) => { add(`${h}.${n}.weight`, [a, b], init); add(`${h}.${n}.bias`, [b], { kind: 'zeros' }); };
-      ln('ln_1');
-      conv('attn.c_attn', E, 3 * E, normal()); conv('attn.c_proj', E, E, proj);
-      ln('ln_2');
-      conv('mlp.c_fc', E, I, normal()); conv('mlp.c_proj', I, E, proj);
-    }
-    add(`${p}ln_f.weight`, [E], { kind: 'ones' }); add(`${p}ln_f.bias`, [E], { kind: 'zeros' });
-    return out;
-  }
-  const D = cfg.headDim;
-  add('model.embed_tokens.weight', [V, E], normal());
-  for (let i = 0; i < cfg.numLayers; i++) {
-    const l = `model.layers.${i}`;
-    const lin = (n: string, o: number, inp: number, bias: boolean) => { add(`${l}.${n}.weight`, [o, inp], normal()); if (bias) add(`${l}.${n}.bias`, [o], { kind: 'zeros' }); };
-    add(`${l}.input_layernorm.weight`, [E], { kind: 'ones' });
-    const ab = cfg.attentionBias === true, mb = cfg.mlpBias === true;
-    lin('self_attn.q_proj', cfg.numHeads * D, E, ab); lin('self_attn.k_proj', cfg.numKvHeads * D, E, ab);
-    lin('self_attn.v_proj', cfg.numKvHeads * D, E, ab); lin('self_attn.o_proj', E, cfg.numHeads * D, ab);
-    add(`${l}.post_attention_layernorm.weight`, [E], { kind: 'ones' });
-    lin('mlp.gate_proj', I, E, mb); lin('mlp.up_proj', I, E, mb); lin('mlp.down_proj', E, I, mb);
-  }
-  add('model.norm.weight', [E], { kind: 'ones' });
-  if (!cfg.tieWordEmbeddings) add('lm_head.weight', [V, E], normal());
-  return out;
+  return familyOf(cfg.arch).tensors(cfg);
 }
 
 export interface ParameterTable { config: DecoderConfig; tensors: TensorSpec[]; paramCount: number; fp32Bytes: number }
@@ -113,7 +51,8 @@ export function parameterTable(preset: SynthPreset): ParameterTable {
 }
 
 export interface SynthOptions {
-  arch: string;
+  /** The preset's model_type (optional: the preset implies it). */
+  arch?: string;
   preset: string;
   out: string;
   seed?: number;
@@ -184,7 +123,7 @@ export function synthesize(opts: SynthOptions): SynthResult {
 function readme(name: string, p: SynthPreset, seed: number, dtype: SynthDtype, t: ParameterTable, tokenizer: boolean): string {
   return `# RANDOM WEIGHTS — no meaningful perplexity
 
-Synthetic ${p.arch} checkpoint written by \`quantlab synth --arch ${p.arch} --preset ${name} --seed ${seed} --dtype ${dtype}\`.
+Synthetic ${p.arch} checkpoint written by \`quantlab synth --preset ${name} --seed ${seed} --dtype ${dtype}\`.
 It has the exact tensor shapes of ${p.summary}, but every weight is drawn from normal(0, 0.02)
 (norm weights 1, biases 0), as Hugging Face initialises an untrained model.
 

@@ -38,7 +38,7 @@ function simulated(fmt: BlockFormat): Model {
     layers: weights.layers.map((l) => ({
       ...l,
       qkv: { ...l.qkv!, weight: dq(l.qkv!.weight) }, o: { ...l.o, weight: dq(l.o.weight) },
-      up: { ...l.up, weight: dq(l.up.weight) }, down: { ...l.down, weight: dq(l.down.weight) },
+      up: { ...l.up!, weight: dq(l.up!.weight) }, down: { ...l.down, weight: dq(l.down.weight) },
     })),
   };
   return buildDecoder(cfg, w, { kvCache: false });

@@ -20,7 +20,7 @@ export function gaussian(n: number, std: number, seed: number): Float32Array {
 export function tinyGpt2Config(over: Partial<DecoderConfig> = {}): DecoderConfig {
   return {
     arch: 'gpt2', vocabSize: 96, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 16, intermediateSize: 256,
-    maxPositions: 64, norm: 'layernorm', normEps: 1e-5, activation: 'gelu_new', positions: 'learned', ropeTheta: 0, tieWordEmbeddings: true, ...over,
+    maxPositions: 64, norm: 'layernorm', normEps: 1e-5, activation: 'gelu_new', positions: 'learned', tieWordEmbeddings: true, ...over,
   };
 }
 

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DecoderConfig } from '../arch/config.js';
+import { checkpointLayout } from '../arch/index.js';
 import { readModelWeights, readSafetensors, writeSafetensors } from '../hf/safetensors.js';
 import { Tensor } from '../ir/tensor.js';
 import { writeJsonAtomic } from '../util/fsx.js';
 import { InputError } from '../util/errors.js';
 import type { AdamWState, Param } from './adamw.js';
-import { transpose2d, transposedInGraph } from './layout.js';
 
 /** Files copied from the source model so a checkpoint folder loads as a model (quantlab eval --model). */
 const COPY = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'];
@@ -29,10 +29,10 @@ export function writeModelFolder(dir: string, sourceDir: string, cfg: DecoderCon
   const tensors = readModelWeights(sourceDir);
   const trained = new Set(params.map((p) => p.name));
   if (cfg.tieWordEmbeddings && !trained.has('lm_head.weight')) tensors.delete('lm_head.weight');
+  const layout = checkpointLayout(cfg);
   params.forEach((p, i) => {
     if (!tensors.has(p.name)) throw new InputError(sourceDir, `trained tensor '${p.name}' is not in the source checkpoint`);
-    const t = new Tensor('float32', dims[i], p.data);
-    tensors.set(p.name, transposedInGraph(cfg, p.name, t) ? transpose2d(t) : t);
+    tensors.set(p.name, layout(p.name, new Tensor('float32', dims[i], p.data)));
   });
   writeSafetensors(path.join(dir, 'model.safetensors'), tensors, { format: 'pt' });
   for (const f of COPY) {

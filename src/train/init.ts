@@ -1,4 +1,6 @@
-import type { DecoderConfig, DecoderWeights, Linear, Norm } from '../arch/config.js';
+import type { DecoderConfig, DecoderWeights } from '../arch/config.js';
+import { assembleWeights, toGraphLayout } from '../arch/family.js';
+import { familyOf } from '../arch/index.js';
 import { Tensor } from '../ir/tensor.js';
 
 export interface InitOptions {
@@ -22,50 +24,28 @@ export function normalRng(seed: number): () => number {
   return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
-/** Fresh decoder weights for `cfg` (pretraining from scratch, tests), in HF-style names. */
+/**
+ * Fresh decoder weights for `cfg` (pretraining from scratch, tests): the family's checkpoint
+ * tensors drawn as Hugging Face initialises them (`std` overrides every normal's deviation), in
+ * the graph's layout and under their checkpoint names.
+ */
 export function initDecoderWeights(cfg: DecoderConfig, opts: InitOptions = {}): DecoderWeights {
   const randn = normalRng(opts.seed ?? 0);
-  const std = opts.std ?? 0.02;
-  const t = (dims: number[], mean: number, sd: number) => Tensor.f32(dims, Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => mean + sd * randn()));
   const normSd = opts.perturbNorms ? 0.1 : 0;
-  const E = cfg.hiddenSize, H = cfg.numHeads, KVH = cfg.numKvHeads, Dh = cfg.headDim, I = cfg.intermediateSize;
-  const withBias = cfg.arch === 'gpt2';
-  const lin = (name: string, i: number, o: number, bias = withBias): Linear => ({
-    name: `${name}.weight`, weight: t([i, o], 0, std), ...(bias ? { bias: { name: `${name}.bias`, tensor: t([o], 0, normSd) } } : {}),
+  const draw = (n: number, mean: number, sd: number) => Float32Array.from({ length: n }, () => mean + sd * randn());
+  return assembleWeights(cfg, familyOf(cfg.arch).tensors(cfg), (s) => {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const data = s.init.kind === 'normal' ? draw(n, 0, opts.std ?? s.init.std) : draw(n, s.init.kind === 'ones' ? 1 : 0, normSd);
+    return { name: s.name, tensor: toGraphLayout(new Tensor('float32', s.shape, data), s.transform) };
   });
-  const norm = (name: string): Norm => ({
-    weight: { name: `${name}.weight`, tensor: t([E], 1, normSd) },
-    ...(cfg.norm === 'layernorm' ? { bias: { name: `${name}.bias`, tensor: t([E], 0, normSd) } } : {}),
-  });
-  const layers = Array.from({ length: cfg.numLayers }, (_, i) => {
-    const p = `layers.${i}`;
-    const attn = cfg.arch === 'gpt2'
-      ? { qkv: lin(`${p}.attn.qkv`, E, (H + 2 * KVH) * Dh) }
-      : { q: lin(`${p}.attn.q_proj`, E, H * Dh, !!cfg.attentionBias), k: lin(`${p}.attn.k_proj`, E, KVH * Dh, !!cfg.attentionBias), v: lin(`${p}.attn.v_proj`, E, KVH * Dh, !!cfg.attentionBias) };
-    const mlpBias = cfg.arch === 'gpt2' || !!cfg.mlpBias;
-    return {
-      norm1: norm(`${p}.norm1`), norm2: norm(`${p}.norm2`), ...attn,
-      o: lin(`${p}.attn.o_proj`, H * Dh, E, cfg.arch === 'gpt2' || !!cfg.attentionBias),
-      up: lin(`${p}.mlp.up_proj`, E, I, mlpBias),
-      ...(cfg.activation === 'silu' ? { gate: lin(`${p}.mlp.gate_proj`, E, I, mlpBias) } : {}),
-      down: lin(`${p}.mlp.down_proj`, I, E, mlpBias),
-    };
-  });
-  return {
-    tokenEmbedding: { name: 'embed_tokens.weight', tensor: t([cfg.vocabSize, E], 0, std) },
-    ...(cfg.positions === 'learned' ? { positionEmbedding: { name: 'embed_positions.weight', tensor: t([cfg.maxPositions, E], 0, std) } } : {}),
-    layers,
-    finalNorm: norm('final_norm'),
-    ...(cfg.tieWordEmbeddings ? {} : { lmHead: lin('lm_head', E, cfg.vocabSize, false) }),
-  };
 }
 
 /** Small configs for tests and smoke runs. */
 export function tinyConfig(arch: 'gpt2' | 'llama', o: Partial<DecoderConfig> = {}): DecoderConfig {
   const base: DecoderConfig = arch === 'gpt2'
     ? { arch, vocabSize: 50, hiddenSize: 16, numLayers: 2, numHeads: 2, numKvHeads: 2, headDim: 8, intermediateSize: 32, maxPositions: 32,
-      norm: 'layernorm', normEps: 1e-5, activation: 'gelu_new', positions: 'learned', ropeTheta: 0, tieWordEmbeddings: true }
+      norm: 'layernorm', normEps: 1e-5, activation: 'gelu_new', positions: 'learned', tieWordEmbeddings: true }
     : { arch, vocabSize: 50, hiddenSize: 16, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 4, intermediateSize: 32, maxPositions: 32,
-      norm: 'rmsnorm', normEps: 1e-5, activation: 'silu', positions: 'rope', ropeTheta: 10000, tieWordEmbeddings: false };
+      norm: 'rmsnorm', normEps: 1e-5, activation: 'silu', positions: 'rope', rope: { theta: 10000, rotaryDim: 4 }, tieWordEmbeddings: false };
   return { ...base, ...o };
 }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readSafetensors } from '../hf/safetensors.js';
-import { fixtureDir } from '../testing/fixtures.js';
-import { fixtureLogitsDiff } from '../testing/fixture-logits.js';
+import { readSafetensors } from '../../hf/safetensors.js';
+import { fixtureDir } from '../../testing/fixtures.js';
+import { fixtureLogitsDiff } from '../../testing/fixture-logits.js';
 import path from 'node:path';
 
 // Tiny random GPT-2 checkpoints with PyTorch reference logits (scripts/fixtures/make_tiny_models.py).

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadModel } from '../load/index.js';
-import { fixtureDir } from '../testing/fixtures.js';
-import { fixtureLogitsDiff } from '../testing/fixture-logits.js';
+import { loadModel } from '../../load/index.js';
+import { fixtureDir } from '../../testing/fixtures.js';
+import { fixtureLogitsDiff } from '../../testing/fixture-logits.js';
 
 // Tiny random Llama checkpoints with PyTorch reference logits (scripts/fixtures/make_tiny_models.py).
 const CASES: [string, string][] = [
@@ -28,5 +28,5 @@ test('llama config maps GQA, tie and rope_theta from config.json', () => {
   const tied = loadModel(fixtureDir('llama-gqa-tied')).config!;
   assert.equal(tied.tieWordEmbeddings, true);
   const r = loadModel(fixtureDir('llama-rope500k')).config!;
-  assert.deepEqual([r.ropeTheta, r.headDim, r.normEps], [500000, 16, 1e-6]);
+  assert.deepEqual([r.rope?.theta, r.headDim, r.normEps], [500000, 16, 1e-6]);
 });
