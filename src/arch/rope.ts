@@ -132,3 +132,6 @@ export function applyRotary(b: Builder, x: Value, r: Rotary, headDim: number, na
     return b.op('Concat', [rotate(xr), xp], { axis: -1 });
   });
 }
+
+/** The graph's constant RoPE tables (named `rotary.*`, `rotary_local.*`): buffers, not parameters. */
+export const isRopeTable = (name: string): boolean => /^rotary(_local)?\./.test(name);

@@ -20,7 +20,7 @@ async function logits(dir: string, ids: BigInt64Array): Promise<Float32Array> {
   return out;
 }
 
-for (const name of ['gpt2-prefix', 'llama-gqa-untied', 'llama-gqa-tied']) {
+for (const name of ['gpt2-prefix', 'llama-gqa-untied', 'llama-gqa-tied', 'llama3-rope', 'qwen2-bias', 'qwen3-qknorm', 'mistral-window', 'phi3-longrope', 'gemma3-text']) {
   test(`a saved model folder reloads to the same logits (${name}: Hugging Face layout restored)`, async () => {
     const src = fixtureDir(name);
     const lm = loadModel(src);

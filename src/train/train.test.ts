@@ -4,6 +4,8 @@ import { buildDecoder } from '../arch/decoder.js';
 import { AdamW } from './adamw.js';
 import { clipScale, globalNorm } from './clip.js';
 import { initDecoderWeights, tinyConfig } from './init.js';
+import { loadModel } from '../load/index.js';
+import { fixtureDir } from '../testing/fixtures.js';
 import { learningRate } from './schedule.js';
 import { Trainer } from './trainer.js';
 
@@ -89,9 +91,9 @@ for (const arch of ['gpt2', 'llama'] as const) {
   });
 }
 
-for (const arch of ['gpt2', 'llama'] as const) {
+const familyConfigs = ['qwen2-bias', 'qwen3-qknorm', 'mistral-window', 'phi3-longrope', 'gemma3-text'].map((n) => [n, loadModel(fixtureDir(n)).config!] as const);
+for (const [arch, cfg] of [['gpt2', tinyConfig('gpt2')] as const, ['llama', tinyConfig('llama')] as const, ...familyConfigs]) {
   test(`the KV-cache form (empty cache) gives the full-sequence form's loss and gradients (${arch})`, async () => {
-    const cfg = tinyConfig(arch);
     const w = initDecoderWeights(cfg, { seed: 5, std: 0.2 });
     const B = 2, T = 12;
     const ids = batchOf(7, B, T, cfg.vocabSize);
