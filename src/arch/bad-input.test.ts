@@ -89,3 +89,45 @@ test('GQA heads that do not divide evenly are rejected from config.json', () => 
   fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, num_key_value_heads: 3 }));
   assert.throws(() => loadModel(dir), (e: unknown) => e instanceof InputError && e.file === cfgFile && /not a multiple of num_key_value_heads 3/.test(e.message));
 });
+
+/** A fixture copy with config.json fields replaced. */
+function withConfig(name: string, as: string, over: Record<string, unknown>): string {
+  const dir = copyFixture(name, as);
+  const file = path.join(dir, 'config.json');
+  fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), ...over }));
+  return dir;
+}
+
+test('config.json contradicting the weights is one line naming the file, the tensor and the config field', () => {
+  const st = (dir: string) => path.join(dir, 'model.safetensors');
+  let d = withConfig('qwen3-qknorm', 'kv-heads', { num_key_value_heads: 4 });
+  assertInputError(d, st(d), /tensor 'model\.layers\.0\.self_attn\.k_proj\.weight' has shape \[32,32\], expected \[64,32\] \(config\.json: num_key_value_heads × head_dim\)/);
+  d = withConfig('qwen3-qknorm', 'head-dim', { head_dim: 8 });
+  assertInputError(d, st(d), /q_proj\.weight' has shape \[64,32\], expected \[32,32\] \(config\.json: num_attention_heads × head_dim\)/);
+  // Qwen3 weights read as Qwen2: the q/k norms are left over.
+  d = withConfig('qwen3-qknorm', 'norms-unused', { model_type: 'qwen2' });
+  assertInputError(d, st(d), /missing tensor 'model\.layers\.0\.self_attn\.q_proj\.bias'/);
+  d = withConfig('qwen3-qknorm', 'norms-as-llama', { model_type: 'llama' });
+  assertInputError(d, st(d), /tensor 'model\.layers\.0\.self_attn\.[qk]_norm\.weight' is not part of a llama model as config\.json describes it \(q\/k norms/);
+  // Qwen2 weights read as Qwen3: no q/k norms, and biases where Qwen3 has none.
+  d = withConfig('qwen2-bias', 'norms-missing', { model_type: 'qwen3' });
+  assertInputError(d, st(d), /missing tensor 'model\.layers\.0\.self_attn\.q_norm\.weight' \(config\.json: model_type qwen3 has per-head q\/k norms/);
+  d = withConfig('qwen2-bias', 'bias-unexpected', { model_type: 'llama' });
+  assertInputError(d, st(d), /tensor 'model\.layers\.0\.self_attn\.[qkv]_proj\.bias' is not part of a llama model .*attention_bias/);
+  d = withConfig('phi3-longrope', 'phi-layers', { num_hidden_layers: 1 });
+  assertInputError(d, st(d), /tensor 'model\.layers\.1\.[^']+' is not part of a phi3 model .*num_hidden_layers/);
+});
+
+test('unsupported rope_scaling, bad longrope factors and inconsistent layer_types name config.json and the field', () => {
+  const cfg = (dir: string) => path.join(dir, 'config.json');
+  let d = withConfig('llama3-rope', 'yarn', { rope_scaling: { rope_type: 'yarn', factor: 4 } });
+  assertInputError(d, cfg(d), /unsupported rope_scaling type 'yarn' \(supported: default, linear, dynamic, llama3, longrope, su\)/);
+  d = withConfig('phi3-longrope', 'short-factors', { rope_scaling: { type: 'longrope', short_factor: [1, 1], long_factor: [1, 2, 3, 4] } });
+  assertInputError(d, cfg(d), /rope_scaling\.short_factor must list 4 positive numbers/);
+  d = withConfig('gemma3-text', 'layer-types', { layer_types: ['sliding_attention', 'full_attention'] });
+  assertInputError(d, cfg(d), /layer_types has 2 entries for 3 layers/);
+  d = withConfig('mistral-window', 'window', { sliding_window: 0 });
+  assertInputError(d, cfg(d), /sliding_window must be a positive integer/);
+  d = withConfig('qwen3-qknorm', 'gqa', { num_key_value_heads: 3 });
+  assertInputError(d, cfg(d), /num_attention_heads 4 is not a multiple of num_key_value_heads 3/);
+});

@@ -140,7 +140,7 @@ export function loadWeights(family: Family, cfg: DecoderConfig, tensors: Map<str
 }
 
 function unusedHint(name: string): string {
-  if (/[qk]_norm/.test(name)) return ` (q/k norms: model_type ${'qwen3 or gemma3_text'} has them)`;
+  if (/[qk]_norm/.test(name)) return ' (q/k norms: model_type qwen3 or gemma3_text has them)';
   if (/\.bias$/.test(name)) return ' (check attention_bias / mlp_bias / model_type)';
   if (/^lm_head/.test(name)) return ' (check tie_word_embeddings)';
   return ' (check model_type and num_hidden_layers)';

@@ -117,7 +117,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     if (quality) {
       progress.stage('evaluate', 'evaluate perplexity / KLD / top-1');
       q = await evaluateLockstep(base.model, others.map((v) => ({ name: v.method, model: v.model })), tokens, {
-        ctx, stride, batchSize: batch, session, signal: opts.signal, onProgress: (d, t) => progress.update(d, t, 'windows'),
+        ctx, stride, bos: loaded.tokenizer?.bos, batchSize: batch, session, signal: opts.signal, onProgress: (d, t) => progress.update(d, t, 'windows'),
       });
     }
 
@@ -157,7 +157,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       model: { source: opts.model, hash: loaded.hash, arch: loaded.config?.arch ?? null },
       dataset: dataset ? { name: dataset.name, sha256: dataset.sha256, source: dataset.source, tokens_total: tokensTotal } : null,
       protocol: {
-        ctx, stride, windows: q?.reference.windows ?? 0, tokens_scored: q?.reference.tokensScored ?? 0, batch, threads,
+        ctx, stride, bos: quality ? loaded.tokenizer?.bos ?? null : null, windows: q?.reference.windows ?? 0, tokens_scored: q?.reference.tokensScored ?? 0, batch, threads,
         prompt_tokens: P, decode_tokens: N, decode_context: lat.decodeContext, prefill_logits: lat.prefillLogits, warmup, repetitions: reps,
         schedule: 'round-robin (one repetition of every variant per round, order rotated each round)',
         load_average: [loadStart, os.loadavg()[0]],

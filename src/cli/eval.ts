@@ -50,7 +50,7 @@ export const evalCommand: Command = {
     if (wantPpl) {
       const bar = new Progress('perplexity', 1);
       const graph = model.graph({ kvCache: false });
-      const scores = await scoreTokens(graph, tokens, { ctx, stride, batchSize: intOption(v.batch, 'batch', 4), session, onProgress: (d, t) => bar.update(d, t) });
+      const scores = await scoreTokens(graph, tokens, { ctx, stride, bos: model.tokenizer?.bos, batchSize: intOption(v.batch, 'batch', 4), session, onProgress: (d, t) => bar.update(d, t) });
       bar.done();
       ppl = summarize(scores, ctx, stride);
     }
@@ -76,7 +76,7 @@ export const evalCommand: Command = {
       nll: ppl?.nll ?? null,
       nll_stderr: ppl?.nllStderr ?? null,
       tokens_scored: ppl?.tokensScored ?? 0,
-      protocol: { ctx, stride, windows: ppl?.windows ?? 0, tokens_total: tokens.length, batch: intOption(v.batch, 'batch', 4) },
+      protocol: { ctx, stride, bos: model.tokenizer?.bos ?? null, windows: ppl?.windows ?? 0, tokens_total: tokens.length, batch: intOption(v.batch, 'batch', 4) },
       size: { ...size, files: model.files },
       latency,
       peak_rss_bytes: peakRssBytes(),
@@ -85,7 +85,7 @@ export const evalCommand: Command = {
     console.log(`model       ${model.source} (${model.hash.slice(0, 40)}…)`);
     if (ppl) {
       const lo = Math.exp(ppl.nll - 1.96 * ppl.nllStderr), hi = Math.exp(ppl.nll + 1.96 * ppl.nllStderr);
-      console.log(`dataset     ${ds.name} sha256:${ds.sha256.slice(0, 16)}…  ctx ${ctx} stride ${stride}`);
+      console.log(`dataset     ${ds.name} sha256:${ds.sha256.slice(0, 16)}…  ctx ${ctx} stride ${stride}${model.tokenizer?.bos === undefined ? '' : ` BOS ${model.tokenizer.bos} per window`}`);
       console.log(`perplexity  ${ppl.perplexity.toFixed(4)}  (95% CI ${lo.toFixed(2)}–${hi.toFixed(2)})  over ${ppl.tokensScored} tokens in ${ppl.windows} windows`);
     }
     if (latency) {

@@ -5,7 +5,7 @@ import { withLogprobHead } from './compare-head.js';
 import { mergedOutput, mergeHeads } from './merge-heads.js';
 import { QualityAccumulator, type QualityStats } from './kld.js';
 import { summarize, type PerplexityResult } from './perplexity.js';
-import { slidingWindows, type Window } from './windows.js';
+import { predictingPosition, slidingWindows, windowIds, type Window } from './windows.js';
 
 export interface LockstepOptions {
   ctx: number;
@@ -13,6 +13,8 @@ export interface LockstepOptions {
   /** Windows per forward pass (default 1: methods that quantize activations with a scale over the whole tensor would otherwise mix windows). */
   batchSize?: number;
   session?: SessionOptions;
+  /** BOS id prepended to every window (the tokenizer's `bos`), or none. */
+  bos?: number;
   /** Checked between batches: an aborted run stops with the signal's reason. */
   signal?: AbortSignal;
   /** Score every model in one merged onnxruntime session when they can share a graph (default true). */
@@ -33,7 +35,7 @@ export interface LockstepResult {
  * log-probabilities feed every variant's KLD, computed in onnxruntime; only per-token scalars are kept.
  */
 export async function evaluateLockstep(reference: Model, variants: { name: string; model: Model }[], tokens: ArrayLike<number>, opts: LockstepOptions): Promise<LockstepResult> {
-  const windows = slidingWindows(tokens.length, opts.ctx, opts.stride);
+  const windows = slidingWindows(tokens.length, opts.ctx, opts.stride, opts.bos);
   const nScored = windows.reduce((s, w) => s + w.end - w.scoreFrom, 0);
   const scorer = await createScorer(reference, variants.map((v) => v.model), opts);
   try {
@@ -132,16 +134,15 @@ function takeGroup(windows: Window[], i: number, max: number): Window[] {
 
 /** Token ids [B,len], the positions that predict scored tokens [S] and their labels [B,S]. */
 function feeds(group: Window[], tokens: ArrayLike<number>) {
-  const len = group[0].end - group[0].begin;
-  const first = group[0].scoreFrom - group[0].begin;
-  const S = len - first;
+  const len = windowIds(group[0], tokens).length;
+  const first = group[0].scoreFrom;
+  const S = group[0].end - first;
   const ids = new BigInt64Array(group.length * len);
   const labels = new BigInt64Array(group.length * S);
   group.forEach((w, b) => {
-    for (let t = 0; t < len; t++) ids[b * len + t] = BigInt(tokens[w.begin + t]);
+    windowIds(w, tokens).forEach((id, t) => { ids[b * len + t] = BigInt(id); });
     for (let s = 0; s < S; s++) labels[b * S + s] = BigInt(tokens[w.scoreFrom + s]);
   });
-  // The token at window position j is predicted at position j − 1.
-  const positions = BigInt64Array.from({ length: S }, (_, s) => BigInt(first - 1 + s));
+  const positions = BigInt64Array.from({ length: S }, (_, s) => BigInt(predictingPosition(group[0], first + s)));
   return { ids, labels, positions, S };
 }

@@ -2,7 +2,7 @@ import type { Model } from '../ir/graph.js';
 import { DecoderRunner } from '../runtime/decoder.js';
 import { ort, type SessionOptions } from '../runtime/session.js';
 import { withScoringHead } from './scoring-head.js';
-import { slidingWindows, type Window } from './windows.js';
+import { predictingPosition, slidingWindows, windowIds, type Window } from './windows.js';
 
 export interface PerplexityOptions {
   ctx: number;
@@ -10,6 +10,8 @@ export interface PerplexityOptions {
   /** Windows per forward pass (same-length windows are batched). */
   batchSize?: number;
   session?: SessionOptions;
+  /** BOS id prepended to every window (the tokenizer's `bos`), or none. */
+  bos?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -30,7 +32,7 @@ export interface TokenScores { nll: Float64Array; argmax: Int32Array; window: Wi
 
 /** Score `tokens` with the sliding-window protocol. */
 export async function scoreTokens(model: Model, tokens: ArrayLike<number>, opts: PerplexityOptions): Promise<TokenScores> {
-  const windows = slidingWindows(tokens.length, opts.ctx, opts.stride);
+  const windows = slidingWindows(tokens.length, opts.ctx, opts.stride, opts.bos);
   const runner = await DecoderRunner.create(withScoringHead(model), opts.session);
   const n = windows.reduce((s, w) => s + w.end - w.scoreFrom, 0);
   const nll = new Float64Array(n);
@@ -40,24 +42,25 @@ export async function scoreTokens(model: Model, tokens: ArrayLike<number>, opts:
   let k = 0;
   try {
     for (let i = 0; i < windows.length;) {
-      const len = windows[i].end - windows[i].begin;
+      const span = windows[i].end - windows[i].begin;
       const group: Window[] = [];
-      while (i < windows.length && group.length < batchSize && windows[i].end - windows[i].begin === len) group.push(windows[i++]);
+      while (i < windows.length && group.length < batchSize && windows[i].end - windows[i].begin === span) group.push(windows[i++]);
+      const len = windowIds(group[0], tokens).length;
       const ids = new BigInt64Array(group.length * len);
       const labels = new BigInt64Array(group.length * len);
       group.forEach((w, b) => {
+        const wi = windowIds(w, tokens);
         for (let t = 0; t < len; t++) {
-          ids[b * len + t] = BigInt(tokens[w.begin + t]);
-          labels[b * len + t] = t + 1 < len ? BigInt(tokens[w.begin + t + 1]) : 0n;
+          ids[b * len + t] = BigInt(wi[t]);
+          labels[b * len + t] = t + 1 < len ? BigInt(wi[t + 1]) : 0n;
         }
       });
       const out = await runner.run(ids, group.length, undefined, { labels: new ort.Tensor('int64', labels, [group.length, len]) });
       const nllOut = out.nll.data as Float32Array;
       const amOut = out.argmax.data as BigInt64Array;
       group.forEach((w, b) => {
-        // Token at absolute index j is predicted at window position j - begin - 1.
         for (let j = w.scoreFrom; j < w.end; j++) {
-          const p = b * len + (j - w.begin - 1);
+          const p = b * len + predictingPosition(w, j);
           nll[k] = nllOut[p];
           argmax[k++] = Number(amOut[p]);
         }

@@ -8,6 +8,11 @@ export interface TextTokenizer {
   decode(ids: number[]): string;
   /** What identifies the tokenizer in a result (file SHA-256 prefix). */
   id: string;
+  /**
+   * The BOS id the tokenizer prepends to a text (Llama, Gemma: its post-processor or
+   * tokenizer_config's add_bos_token), which perplexity windows then start with; absent for GPT-2, Qwen.
+   */
+  bos?: number;
 }
 
 function readJson(file: string): Record<string, unknown> {
@@ -28,10 +33,23 @@ export function loadTokenizer(dir: string): TextTokenizer {
   const raw = fs.readFileSync(file);
   const id = `tokenizer.json sha256:${createHashHex(raw).slice(0, 16)}`;
   return {
-    id,
+    id, bos: bosOf(tok, tc),
     encode: (text) => tok.encode(text, { add_special_tokens: false }).ids,
     decode: (ids) => tok.decode(ids, { skip_special_tokens: false }),
   };
+}
+
+/** What `encode(text, add_special_tokens)` puts before the text, as transformers' tokenizer would. */
+function bosOf(tok: Tokenizer, tc: Record<string, unknown>): number | undefined {
+  if (tc.add_bos_token === false) return undefined;
+  const plain = tok.encode('a', { add_special_tokens: false }).ids, full = tok.encode('a', { add_special_tokens: true }).ids;
+  if (full.length > plain.length && full[0] !== plain[0]) return full[0];
+  if (tc.add_bos_token === true) {
+    const name = typeof tc.bos_token === 'string' ? tc.bos_token : (tc.bos_token as { content?: string } | undefined)?.content;
+    const bos = name === undefined ? undefined : tok.token_to_id(name);
+    if (typeof bos === 'number') return bos;
+  }
+  return undefined;
 }
 
 import { createHash } from 'node:crypto';

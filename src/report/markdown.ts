@@ -34,7 +34,7 @@ export function protocolLines(r: BenchReport): [string, string][] {
   if (r.dataset) {
     lines.push(['dataset', `${r.dataset.name} (${r.dataset.source}), ${r.dataset.tokens_total.toLocaleString('en-US')} tokens`]);
     lines.push(['dataset SHA-256', r.dataset.sha256]);
-    lines.push(['perplexity protocol', `sliding windows, ctx ${p.ctx}, stride ${p.stride}, ${p.windows} windows, ${p.tokens_scored.toLocaleString('en-US')} tokens scored, batch ${p.batch}; KLD / top-1 against FP32 on the same windows (llama.cpp definitions)`]);
+    lines.push(['perplexity protocol', `sliding windows, ctx ${p.ctx}, stride ${p.stride}, ${p.bos === undefined ? '' : p.bos === null ? 'no BOS (the tokenizer adds none), ' : `each window starts with BOS ${p.bos} (the tokenizer prepends it), `}${p.windows} windows, ${p.tokens_scored.toLocaleString('en-US')} tokens scored, batch ${p.batch}; KLD / top-1 against FP32 on the same windows (llama.cpp definitions)`]);
   } else lines.push(['dataset', 'none (quality not measured)']);
   lines.push(['latency protocol', `prefill ${p.prompt_tokens} tokens${p.prefill_logits === 'last' ? ' (returning the last position\'s logits, as generation does)' : p.prefill_logits === 'all' ? ' (returning logits for every position)' : ''}, then ${p.decode_tokens} decode steps after ${p.decode_context} cached tokens; ${p.warmup} warm-up + ${p.repetitions} repetitions per variant, ${p.schedule}`]);
   lines.push(['threads', String(p.threads)]);

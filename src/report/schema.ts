@@ -71,6 +71,8 @@ export interface BenchReport {
   protocol: {
     ctx: number;
     stride: number;
+    /** BOS id every perplexity window starts with (tokenizers that prepend one: Llama, Gemma), null when none; absent in older reports. */
+    bos?: number | null;
     windows: number;
     tokens_scored: number;
     batch: number;

@@ -68,7 +68,7 @@ export function hfDecoderTensors(cfg: DecoderConfig, o: HfTensorOptions = {}): C
     { name: 'model.embed_tokens.weight', shape: [cfg.vocabSize, E], init: { kind: 'normal', std: 0.02 }, role: { at: 'embed' }, from: 'vocab_size × hidden_size' },
   ];
   const norm = (n: string, layer: number, slot: Parameters<typeof normTensors>[2], size = E) =>
-    normTensors(n, size, slot, { plusOne: o.plusOneNorms, from: size === E ? 'hidden_size' : 'head_dim' });
+    normTensors(n, size, slot, { plusOne: o.plusOneNorms, from: size === E ? 'hidden_size' : `model_type ${cfg.arch} has per-head q/k norms of head_dim` });
   for (let i = 0; i < cfg.numLayers; i++) {
     const l = `model.layers.${i}`, at = (slot: 'q' | 'k' | 'v' | 'o' | 'qkv' | 'gate' | 'up' | 'gateUp' | 'down') => ({ layer: i, slot });
     out.push(...norm(`${l}.input_layernorm`, i, { layer: i, slot: 'norm1' }));
