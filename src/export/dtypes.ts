@@ -15,6 +15,8 @@ export interface DtypeSpec {
   summary: string;
 }
 
+const INT4_EXPORT = { blockFallback: true };
+
 /** Every dtype quantlab can write, in output order. */
 export const TJS_DTYPES: readonly DtypeSpec[] = [
   { dtype: 'fp32', suffix: '', steps: [], summary: 'float32 weights and activations' },
@@ -24,9 +26,11 @@ export const TJS_DTYPES: readonly DtypeSpec[] = [
   // transformers.js only picks the file by suffix; quantlab's int8 file is static (calibrated) int8, see its .quantlab.json.
   { dtype: 'int8', suffix: '_int8', steps: [{ kind: 'static-int8' }], summary: 'static int8 (QDQ), activation ranges calibrated on text (opt-in: calibration runs the model)' },
   { dtype: 'uint8', suffix: '_uint8', steps: [{ kind: 'dynamic-int8', config: { symmetric: false } }], summary: 'dynamic int8, asymmetric uint8 weights per channel' },
-  { dtype: 'q4', suffix: '_q4', steps: [{ kind: 'int4-weight' }], summary: '4-bit block weights (MatMulNBits), float32 compute' },
+  // Block 32, or the largest power of two ≥ 16 dividing K where 32 does not (e.g. hidden 48): the export
+  // has no block option, and a failed q4 file for such a model helps no one (each fallback is in --verbose).
+  { dtype: 'q4', suffix: '_q4', steps: [{ kind: 'int4-weight', config: INT4_EXPORT }], summary: '4-bit block weights (MatMulNBits), float32 compute' },
   // int4 first: fp16 then converts the remaining float compute around MatMulNBits (the other order gives a mistyped graph).
-  { dtype: 'q4f16', suffix: '_q4f16', steps: [{ kind: 'int4-weight' }, { kind: 'fp16' }], summary: '4-bit block weights, float16 compute elsewhere' },
+  { dtype: 'q4f16', suffix: '_q4f16', steps: [{ kind: 'int4-weight', config: INT4_EXPORT }, { kind: 'fp16' }], summary: '4-bit block weights, float16 compute elsewhere' },
 ];
 
 /** What `--dtypes` means when it is not given. */
