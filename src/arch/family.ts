@@ -52,6 +52,8 @@ const SLOT_KIND: Record<LinearSlot | NormSlot, 'linear' | 'norm'> = {
   norm1: 'norm', norm2: 'norm', qNorm: 'norm', kNorm: 'norm', postAttnNorm: 'norm', postMlpNorm: 'norm',
 };
 
+const graphDims = (s: CheckpointTensor): number[] => (s.transform === 'transpose' ? [s.shape[1], s.shape[0]] : [...s.shape]);
+
 /** Checkpoint layout → graph layout. */
 export function toGraphLayout(t: Tensor, transform: CheckpointTensor['transform']): Tensor {
   if (transform === 'transpose') return transpose2d(t);
@@ -132,7 +134,8 @@ export function loadWeights(family: Family, cfg: DecoderConfig, tensors: Map<str
     used.add(name);
     let f: Tensor;
     try { f = toFloat32(t); } catch { throw new InputError(file, `tensor '${name}' is ${t.dtype}, expected a float type`); }
-    return { name, tensor: toGraphLayout(f, s.transform) };
+    // A lazy checkpoint tensor stays lazy: read, converted and laid out when a pass or the writer asks.
+    return { name, tensor: f.lazy && s.transform ? new Tensor('float32', graphDims(s), () => toGraphLayout(f, s.transform).data) : toGraphLayout(f, s.transform) };
   });
   const extra = [...tensors.keys()].find((n) => !used.has(n) && !IGNORED.test(n));
   if (extra) throw new InputError(file, `tensor '${extra}' is not part of a ${cfg.arch} model as config.json describes it${unusedHint(extra)}`);

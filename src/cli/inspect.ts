@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { formatInspect, inspectModel } from '../eval/inspect.js';
 import { loadModel, resolveModelSpec } from '../load/index.js';
 import { writeJsonAtomic } from '../util/fsx.js';
@@ -17,17 +18,21 @@ export const inspectCommand: Command = {
     if (!spec) throw new UsageError('a model folder or .onnx file is required');
     const model = loadModel(await resolveModelSpec(spec));
     // HF folders are built in the KV-cache form that `eval` times; ONNX files have one graph.
+    // Lazy weights: the graph is built from the checkpoint's headers, no weight is read.
     const graph = model.graph({ kvCache: true });
+    // Hashing reads every byte: done for files up to 1 GB, left to eval/quantize beyond.
+    const bytes = model.files.reduce((n, f) => n + fs.statSync(f).size, 0);
+    const hash = model.kind === 'onnx' || bytes <= 1e9 ? model.hash : null;
     const report = inspectModel(graph, model.files);
     const head = [
       `model       ${model.source} (${model.kind}${model.config ? `, ${model.config.arch}` : ''})`,
       `files       ${model.files.join(', ')}`,
-      `hash        ${model.hash}`,
+      `hash        ${hash ?? `not computed (${(bytes / 1e9).toFixed(1)} GB: inspect reads headers only; eval and quantize record it)`}`,
     ];
-    if (model.kind === 'safetensors') head.push('graph       built in float32 with KV cache (sizes below are of this graph; "on disk" is the checkpoint)');
+    if (model.kind === 'safetensors') head.push('graph       built in float32 with KV cache from the headers (sizes below are of this graph; "on disk" is the checkpoint)');
     console.log(formatInspect(report, head));
     if (typeof v.json === 'string') {
-      writeJsonAtomic(v.json, { ...report, model: { source: model.source, kind: model.kind, hash: model.hash, files: model.files, arch: model.config?.arch } });
+      writeJsonAtomic(v.json, { ...report, model: { source: model.source, kind: model.kind, hash, files: model.files, arch: model.config?.arch } });
     }
     return 0;
   },

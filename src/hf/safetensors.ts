@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { DType } from '../ir/dtype.js';
+import { type DType, viewAs } from '../ir/dtype.js';
 import { Tensor, numel } from '../ir/tensor.js';
 import { halfArrayToF32 } from '../util/half.js';
 import { InputError } from '../util/errors.js';
@@ -14,9 +14,22 @@ const ST_DTYPES: Record<string, { dtype: DType; bytes: number }> = {
 
 export interface SafetensorsFile { tensors: Map<string, Tensor>; metadata: Record<string, string> }
 
+/** `len` bytes of `file` from `pos` (files past Node's 2 GiB readFileSync limit too). */
+function readRange(fd: number, file: string, pos: number, len: number): Buffer {
+  const b = Buffer.allocUnsafeSlow(len);
+  let off = 0;
+  while (off < len) {
+    const n = fs.readSync(fd, b, off, Math.min(len - off, 1 << 30), pos + off);
+    if (n <= 0) throw new InputError(file, `truncated safetensors file (expected ${len} bytes at offset ${pos})`);
+    off += n;
+  }
+  return b;
+}
+
 /**
- * Parse a .safetensors file, validating the header against the file size. Tensors are read one by
- * one through a file descriptor, so files past Node's 2 GiB readFileSync limit load too.
+ * Parse a .safetensors file's header, validating every entry against the file size. The tensors
+ * are lazy: each reads its bytes from the file when its data is needed, so a checkpoint larger
+ * than memory can be opened, inspected and quantized tensor by tensor.
  */
 export function readSafetensors(file: string): SafetensorsFile {
   let fd: number;
@@ -25,21 +38,11 @@ export function readSafetensors(file: string): SafetensorsFile {
   }
   try {
     const size = fs.fstatSync(fd).size;
-    const read = (pos: number, len: number): Buffer => {
-      const b = Buffer.allocUnsafe(len);
-      let off = 0;
-      while (off < len) {
-        const n = fs.readSync(fd, b, off, len - off, pos + off);
-        if (n <= 0) throw new InputError(file, `truncated safetensors file (expected ${len} bytes at offset ${pos})`);
-        off += n;
-      }
-      return b;
-    };
     if (size < 8) throw new InputError(file, 'truncated safetensors file (no header)');
-    const hlen = Number(read(0, 8).readBigUInt64LE(0));
+    const hlen = Number(readRange(fd, file, 0, 8).readBigUInt64LE(0));
     if (hlen > size - 8 || hlen > 100 * 2 ** 20) throw new InputError(file, `truncated or corrupt safetensors file: header length ${hlen} exceeds the file size ${size}`);
     let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
-    try { header = JSON.parse(read(8, hlen).toString('utf8')); } catch {
+    try { header = JSON.parse(readRange(fd, file, 8, hlen).toString('utf8')); } catch {
       throw new InputError(file, 'safetensors header is not valid JSON');
     }
     const base = 8 + hlen;
@@ -54,7 +57,10 @@ export function readSafetensors(file: string): SafetensorsFile {
       const [b, e] = data_offsets;
       if (e > dataLen) throw new InputError(file, `truncated safetensors file: tensor '${name}' ends at byte ${base + e}, file has ${size}`);
       if (e - b !== numel(shape) * st.bytes) throw new InputError(file, `tensor '${name}' has ${e - b} bytes, shape [${shape}] of ${dtype} needs ${numel(shape) * st.bytes}`);
-      tensors.set(name, Tensor.fromBytes(st.dtype, shape, read(base + b, e - b)));
+      tensors.set(name, new Tensor(st.dtype, shape, () => {
+        const f = fs.openSync(file, 'r');
+        try { return viewAs(st.dtype, readRange(f, file, base + b, e - b), numel(shape)); } finally { fs.closeSync(f); }
+      }));
     }
     return { tensors, metadata };
   } finally {
@@ -85,15 +91,17 @@ export function readModelWeights(dir: string): Map<string, Tensor> {
   return out;
 }
 
-/** A float tensor as float32 (F16/BF16/F64 converted). */
+/** A float tensor as float32 (F16/BF16/F64 converted; a lazy tensor stays lazy). */
 export function toFloat32(t: Tensor): Tensor {
+  if (t.dtype === 'float32') return t;
+  let convert: (d: unknown) => Float32Array;
   switch (t.dtype) {
-    case 'float32': return t;
-    case 'float16': return new Tensor('float32', t.dims, halfArrayToF32(t.data as Uint16Array, false));
-    case 'bfloat16': return new Tensor('float32', t.dims, halfArrayToF32(t.data as Uint16Array, true));
-    case 'float64': return new Tensor('float32', t.dims, Float32Array.from(t.data as Float64Array));
+    case 'float16': convert = (d) => halfArrayToF32(d as Uint16Array, false); break;
+    case 'bfloat16': convert = (d) => halfArrayToF32(d as Uint16Array, true); break;
+    case 'float64': convert = (d) => Float32Array.from(d as Float64Array); break;
     default: throw new Error(`tensor of ${t.dtype} is not a float tensor`);
   }
+  return new Tensor('float32', t.dims, t.lazy ? () => convert(t.data) : convert(t.data));
 }
 
 const ST_NAME: Partial<Record<DType, string>> = Object.fromEntries(Object.entries(ST_DTYPES).map(([k, v]) => [v.dtype, k]));

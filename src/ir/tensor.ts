@@ -6,17 +6,46 @@ export interface ExternalRef { location: string; offset: number; length: number 
 /**
  * A constant tensor. `data` holds the elements: a typed array for numeric types
  * (float16/bfloat16 as raw Uint16, int4/uint4 as packed bytes).
+ *
+ * A lazy tensor (`new Tensor(dtype, dims, () => load())`) reads its elements only when `data` is
+ * asked for, and does not keep them: the last few loads stay in a small shared cache
+ * (LAZY_CACHE_BYTES), so a checkpoint larger than memory can be built into a graph, quantized tensor
+ * by tensor and written out while only the outputs and a few inputs are resident.
  */
 export class Tensor {
+  private readonly own: TypedArray | null;
+  private readonly load: (() => TypedArray) | null;
+
   constructor(
     public readonly dtype: DType,
     public readonly dims: number[],
-    public data: TypedArray,
+    data: TypedArray | (() => TypedArray),
   ) {
-    const n = numel(dims);
-    const want = dtype === 'int4' || dtype === 'uint4' ? byteLength(dtype, n) : n;
+    if (typeof data === 'function') { this.own = null; this.load = data; return; }
+    this.own = data;
+    this.load = null;
+    this.check(data);
+  }
+
+  /** The elements (loaded now, and cached briefly, for a lazy tensor). */
+  get data(): TypedArray {
+    if (this.own) return this.own;
+    const hit = cache.get(this);
+    if (hit) { cache.delete(this); cache.set(this, hit); return hit; }
+    const d = this.load!();
+    this.check(d);
+    remember(this, d);
+    return d;
+  }
+
+  /** Whether the elements are read on demand rather than held. */
+  get lazy(): boolean { return this.own === null; }
+
+  private check(data: TypedArray): void {
+    const n = numel(this.dims);
+    const want = this.dtype === 'int4' || this.dtype === 'uint4' ? byteLength(this.dtype, n) : n;
     if (data.length !== want) {
-      throw new Error(`tensor data has ${data.length} elements, shape [${dims}] of ${dtype} needs ${want}`);
+      throw new Error(`tensor data has ${data.length} elements, shape [${this.dims}] of ${this.dtype} needs ${want}`);
     }
   }
 
@@ -27,7 +56,8 @@ export class Tensor {
 
   /** Little-endian bytes of the elements (a view, not a copy, where possible). */
   bytes(): Uint8Array {
-    return new Uint8Array(this.data.buffer, this.data.byteOffset, this.byteLength);
+    const d = this.data;
+    return new Uint8Array(d.buffer, d.byteOffset, this.byteLength);
   }
 
   static fromBytes(dtype: DType, dims: number[], bytes: Uint8Array): Tensor {
@@ -43,6 +73,24 @@ export class Tensor {
   }
 
   static scalarF32(x: number): Tensor { return Tensor.f32([], [x]); }
+}
+
+/** Bytes of lazily loaded tensors kept (least recently used dropped first; the newest always stays). */
+export const LAZY_CACHE_BYTES = 512 * 2 ** 20;
+const cache = new Map<Tensor, TypedArray>();
+let cachedBytes = 0;
+/** Loads performed so far (tests check that building a graph reads no weights). */
+export const lazyLoads = { count: 0 };
+
+function remember(t: Tensor, d: TypedArray): void {
+  lazyLoads.count++;
+  cache.set(t, d);
+  cachedBytes += d.byteLength;
+  for (const [k, v] of cache) {
+    if (cachedBytes <= LAZY_CACHE_BYTES || k === t) break;
+    cache.delete(k);
+    cachedBytes -= v.byteLength;
+  }
 }
 
 export function numel(dims: readonly number[]): number {

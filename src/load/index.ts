@@ -54,11 +54,13 @@ function loadSafetensors(dir: string): LoadedModel {
   const single = path.join(dir, 'model.safetensors');
   const files = fs.existsSync(single) ? [single] : shardFiles(dir);
   let build: ((f: GraphForm) => Model) | null = null;
+  let hash: string | undefined;
   const cache = new Map<boolean, Model>();
   return {
     source: dir, kind: 'safetensors', config, files, maxPositions: config.maxPositions,
     tokenizer: tryTokenizer(dir),
-    hash: `${path.basename(files[0])} sha256:${sha256File(files[0])}`,
+    // Hashed on first use: reading a multi-GB checkpoint is not needed to open or inspect it.
+    get hash() { return (hash ??= `${path.basename(files[0])} sha256:${sha256File(files[0])}`); },
     graph(form) {
       // Errors about tensors name the weights file when there is one (else the sharded folder).
       build ??= decoderBuilder(config, readModelWeights(dir), files.length === 1 ? files[0] : dir);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { dtypeCode } from '../ir/dtype.js';
 import type { Attr, Graph, Model, Value, ValueType } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
-import { writeFileAtomic } from '../util/fsx.js';
+import { writeAll, writeFileAtomic, writeFileAtomicWith } from '../util/fsx.js';
 import { ATTR_TYPE, EXTERNAL, modelProtoType, onnxRoot } from './schema.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -74,22 +74,25 @@ export function writeModel(model: Model, file: string, opts: WriteOptions = {}):
   if (ext) {
     const extPath = path.join(path.dirname(file), ext.location);
     if (path.resolve(extPath) === path.resolve(file)) throw new Error('external data file would overwrite the model');
-    const chunks: Uint8Array[] = [];
     let offset = 0;
-    const sink: ExternalSink = {
-      location: ext.location,
-      threshold: ext.threshold ?? 1024,
-      put(bytes) {
-        const pad = (64 - (offset % 64)) % 64; // align tensors for mmap-friendly loading
-        if (pad) { chunks.push(new Uint8Array(pad)); offset += pad; }
-        const at = offset;
-        chunks.push(bytes);
-        offset += bytes.length;
-        return at;
-      },
-    };
-    const bytes = modelProtoType().encode(toProto(model, sink)).finish();
-    writeFileAtomic(extPath, chunks);
+    let bytes!: Uint8Array;
+    // Each tensor goes to the data file as the protobuf is built: a lazy tensor is read, written and
+    // dropped, so models larger than memory stream through.
+    writeFileAtomicWith(extPath, (fd) => {
+      const sink: ExternalSink = {
+        location: ext!.location,
+        threshold: ext!.threshold ?? 1024,
+        put(b) {
+          const pad = (64 - (offset % 64)) % 64; // align tensors for mmap-friendly loading
+          if (pad) { writeAll(fd, new Uint8Array(pad)); offset += pad; }
+          const at = offset;
+          writeAll(fd, b);
+          offset += b.length;
+          return at;
+        },
+      };
+      bytes = modelProtoType().encode(toProto(model, sink)).finish();
+    });
     writeFileAtomic(file, [bytes]);
     return { model: bytes.length, externalData: offset };
   }

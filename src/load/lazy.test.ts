@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { main } from '../cli/main.js';
+import { cloneModel, type Model } from '../ir/graph.js';
+import { lazyLoads, Tensor } from '../ir/tensor.js';
+import { readModel } from '../onnx/read.js';
+import { encodeModelChunks, writeModel } from '../onnx/write.js';
+import type { MethodConfig } from '../passes/pass.js';
+import { methodByKind } from '../passes/registry.js';
+import { fixtureDir } from '../testing/fixtures.js';
+import { loadModel } from './index.js';
+
+// Checkpoint tensors are lazy: opening a model and building its graph reads headers only, and
+// passes and the writer read each weight when they need it. The streamed results must be the
+// bytes the in-memory path gives.
+
+/** The same graph with every initializer read into memory now (the pre-streaming path). */
+function eager(m: Model): Model {
+  const c = cloneModel(m);
+  for (const v of c.graph.initializers()) {
+    const t = v.constant!;
+    v.constant = new Tensor(t.dtype, [...t.dims], t.data.slice());
+  }
+  return c;
+}
+
+const concat = (chunks: Uint8Array[]) => Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
+
+test('opening a safetensors model, building both graphs and inspecting it read no weight', async () => {
+  const before = lazyLoads.count;
+  const m = loadModel(fixtureDir('gemma3-text'));
+  const g = m.graph({ kvCache: true });
+  m.graph({ kvCache: false });
+  assert.ok(g.graph.initializers().filter((v) => v.constant!.lazy).length > 20);
+  const log = console.log;
+  console.log = () => {};
+  try { assert.equal(await main(['inspect', fixtureDir('qwen3-qknorm')]), 0); } finally { console.log = log; }
+  assert.equal(lazyLoads.count, before, 'no tensor data was read');
+});
+
+for (const fixture of ['gpt2-bf16', 'qwen2-bias', 'gemma3-text', 'phi3-longrope']) {
+  test(`${fixture}: streamed quantization writes the in-memory path's bytes (every weight method, external data too)`, async () => {
+    const lazy = loadModel(fixtureDir(fixture)).graph({ kvCache: true });
+    const mem = eager(lazy);
+    for (const kind of ['int4-weight', 'int8-weight', 'dynamic-int8', 'fp16', 'bf16']) {
+      const m = methodByKind(kind)!;
+      const cfg = { ...m.defaults, blockFallback: true, minHalfElements: 0 } as MethodConfig;
+      const a = (await m.run(lazy, cfg, { explain: () => {} })).model;
+      const b = (await m.run(mem, cfg, { explain: () => {} })).model;
+      assert.ok(concat(encodeModelChunks(a)).equals(concat(encodeModelChunks(b))), `${fixture} ${kind}: inline bytes differ`);
+    }
+    // The external-data writer streams each tensor to the data file as it is encoded.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-lazy-'));
+    const files = (tag: string, m: Model) => {
+      const f = path.join(dir, tag, 'model.onnx');
+      fs.mkdirSync(path.dirname(f), { recursive: true });
+      writeModel(m, f, { externalData: { location: 'model.onnx_data', threshold: 256 } });
+      return [fs.readFileSync(f), fs.readFileSync(`${f.slice(0, -5)}.onnx_data`)];
+    };
+    const [la, ld] = files('lazy', lazy), [ea, ed] = files('eager', mem);
+    assert.ok(la.equals(ea) && ld.equals(ed), `${fixture}: external-data files differ`);
+    const back = readModel(path.join(dir, 'lazy', 'model.onnx'));
+    for (const v of mem.graph.initializers()) assert.ok(Buffer.from(back.graph.mustValue(v.name).constant!.bytes()).equals(Buffer.from(v.constant!.bytes())), v.name);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+}
