@@ -36,9 +36,10 @@ export const evalCommand: Command = {
     const session = { threads };
     const ds = loadDataset(String(v.dataset), String(v.split));
     assertNotCalibratedOn(model.graph({ kvCache: false }).metadata, ds);
-    if (!model.tokenizer) throw new UsageError(`${model.source} has no tokenizer.json; perplexity needs one`);
-    let tokens = model.tokenizer.encode(ds.text);
     const wantPpl = !v['no-perplexity'];
+    if (!model.tokenizer && wantPpl) throw new UsageError(`${model.source} has no tokenizer.json; perplexity needs one (or pass --no-perplexity for latency and size only)`);
+    // Without a tokenizer (synthetic checkpoints) latency prompts are pseudo-random ids.
+    let tokens = model.tokenizer?.encode(ds.text) ?? [];
     const maxTokens = intOption(v['max-tokens'], 'max-tokens');
     if (maxTokens) tokens = tokens.slice(0, maxTokens);
     const ctx = intOption(v.ctx, 'ctx', model.maxPositions ?? 1024)!;
@@ -61,7 +62,7 @@ export const evalCommand: Command = {
       const P = Math.min(intOption(v['prompt-tokens'], 'prompt-tokens', 512)!, model.maxPositions ?? Infinity);
       latency = await measureLatency(model.graph({ kvCache: true }), {
         promptTokens: P, decodeTokens: intOption(v['decode-tokens'], 'decode-tokens', 32), repetitions: intOption(v.reps, 'reps', 10),
-        session, promptIds: tokens, vocabSize: model.config?.vocabSize, maxPositions: model.maxPositions, onProgress: (d, t) => lbar.update(d, t),
+        session, promptIds: tokens.length ? tokens : undefined, vocabSize: model.config?.vocabSize, maxPositions: model.maxPositions, onProgress: (d, t) => lbar.update(d, t),
       });
       lbar.done();
     }
@@ -71,7 +72,7 @@ export const evalCommand: Command = {
       schema: 'quantlab.eval/1',
       model: { source: model.source, hash: model.hash, arch: model.config?.arch },
       dataset: { name: ds.name, sha256: ds.sha256, source: ds.source },
-      tokenizer: model.tokenizer.id,
+      tokenizer: model.tokenizer?.id ?? null,
       perplexity: ppl?.perplexity ?? null,
       nll: ppl?.nll ?? null,
       nll_stderr: ppl?.nllStderr ?? null,

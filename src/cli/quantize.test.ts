@@ -38,7 +38,7 @@ test('quantize writes a loadable folder: the pass output byte for byte, side fil
   assert.equal(fs.statSync(path.join(out, 'onnx/model.onnx')).size, bytes.length);
   assert.ok(Buffer.from(bytes).equals(fs.readFileSync(path.join(out, 'onnx/model.onnx'))));
   assert.ok(fs.readFileSync(path.join(FIXTURE, 'config.json')).equals(fs.readFileSync(path.join(out, 'config.json'))));
-  assert.ok(!fs.existsSync(path.join(out, 'onnx/model.onnx.data')));
+  assert.ok(!fs.existsSync(path.join(out, 'onnx/model.onnx_data')));
   const rec = JSON.parse(fs.readFileSync(path.join(out, 'quantlab.json'), 'utf8'));
   assert.equal(rec.schema, 'quantlab.quantized/1');
   assert.deepEqual(rec.method, dynamicInt8Defaults);

@@ -1,5 +1,6 @@
 import type { DType } from './dtype.js';
 import type { Tensor } from './tensor.js';
+import { activeSpill } from './spill.js';
 
 export type Dim = number | string;
 export interface ValueType { dtype: DType; shape?: Dim[] }
@@ -96,7 +97,8 @@ export class Graph {
 
   addInitializer(name: string, t: Tensor): Value {
     const v = this.register(new Value(name, { dtype: t.dtype, shape: [...t.dims] }));
-    v.constant = t;
+    // While a large model is quantized, new weights go to disk as they are made (ir/spill.ts).
+    v.constant = activeSpill()?.put(t) ?? t;
     return v;
   }
 

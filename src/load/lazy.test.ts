@@ -12,6 +12,8 @@ import type { MethodConfig } from '../passes/pass.js';
 import { methodByKind } from '../passes/registry.js';
 import { fixtureDir } from '../testing/fixtures.js';
 import { loadModel } from './index.js';
+import { SpillFile } from '../ir/spill.js';
+import { quantizeToFolder } from '../passes/quantize.js';
 
 // Checkpoint tensors are lazy: opening a model and building its graph reads headers only, and
 // passes and the writer read each weight when they need it. The streamed results must be the
@@ -67,3 +69,33 @@ for (const fixture of ['gpt2-bf16', 'qwen2-bias', 'gemma3-text', 'phi3-longrope'
     fs.rmSync(dir, { recursive: true, force: true });
   });
 }
+
+test('quantizing with outputs spilled to disk writes the same folder as in memory', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-spill-'));
+  try {
+    for (const kind of ['int4-weight', 'dynamic-int8', 'fp16']) {
+      // A 256-byte threshold spills every weight of this tiny model.
+      const file = new SpillFile(undefined, 256);
+      const read = async (spill: SpillFile | false) => {
+        const out = path.join(root, `${kind}-${spill ? 'spill' : 'mem'}`);
+        await quantizeToFolder({ model: loadModel(fixtureDir('llama3-rope')), config: { kind } as never, out, spill });
+        return fs.readFileSync(path.join(out, 'onnx', 'model.onnx'));
+      };
+      assert.ok((await read(file)).equals(await read(false)), kind);
+      assert.ok(file.bytes > 10_000, `${kind}: ${file.bytes} bytes spilled`);
+    }
+  } finally { fs.rmSync(root, { recursive: true, force: true }); }
+});
+
+test('a spilled tensor reads back its bytes; small and lazy tensors are kept as they are', () => {
+  const spill = new SpillFile();
+  const big = new Tensor('int8', [1024, 1100], Int8Array.from({ length: 1024 * 1100 }, (_, i) => (i * 7) % 255 - 127));
+  const s = spill.put(big);
+  assert.ok(s.lazy);
+  assert.deepEqual(s.dims, big.dims);
+  assert.ok(Buffer.from(s.bytes()).equals(Buffer.from(big.bytes())));
+  const small = Tensor.f32([4], [1, 2, 3, 4]);
+  assert.equal(spill.put(small), small);
+  assert.equal(spill.put(s), s);
+  assert.equal(spill.bytes, 1024 * 1100);
+});

@@ -47,7 +47,8 @@ class ExternalReader {
   private fds = new Map<string, number>();
   constructor(private file: string, private baseDir?: string) {}
 
-  read(location: string, offset: number, length: number | undefined, tensorName: string): Uint8Array {
+  /** Check an external-data reference and say where its bytes are (read later, on demand). */
+  locate(location: string, offset: number, length: number | undefined, tensorName: string): { full: string; offset: number; len: number } {
     if (!this.baseDir) throw new InputError(this.file, `tensor '${tensorName}' uses external data but the model was not read from a folder`);
     if (path.isAbsolute(location)) throw new InputError(this.file, `external data location '${location}' of tensor '${tensorName}' is absolute; only paths inside the model folder are allowed`);
     const full = path.resolve(this.baseDir, location);
@@ -65,9 +66,7 @@ class ExternalReader {
     const size = fs.fstatSync(fd).size;
     const len: number = length ?? size - offset;
     if (offset + len > size) throw new InputError(full, `external data of tensor '${tensorName}' (offset ${offset}, length ${len}) runs past the end of the file (${size} bytes)`);
-    const buf = new Uint8Array(len);
-    fs.readSync(fd, buf, 0, len, offset);
-    return buf;
+    return { full, offset, len };
   }
 
   close(): void { for (const fd of this.fds.values()) fs.closeSync(fd); }
@@ -93,8 +92,10 @@ export function readTensor(t: P, file: string, ext?: ExternalReader): Tensor {
     const kv = new Map<string, string>((t.externalData ?? []).map((e: P) => [e.key, e.value]));
     const location = kv.get('location');
     if (!location) throw new InputError(file, `tensor '${name}' has external data without a location`);
-    const bytes = ext.read(location, Number(kv.get('offset') ?? 0), kv.has('length') ? Number(kv.get('length')) : undefined, name);
-    return checkedFromBytes(dtype, dims, bytes, file, name);
+    const at = ext.locate(location, Number(kv.get('offset') ?? 0), kv.has('length') ? Number(kv.get('length')) : undefined, name);
+    checkLength(dtype, dims, at.len, file, name);
+    // Lazy: a multi-GB variant is not read into JS memory unless a pass or a rewrite needs its weights.
+    return new Tensor(dtype, dims, () => viewAs(dtype, readRange(at.full, at.offset, at.len), n));
   }
   if (t.rawData && t.rawData.length > 0) return checkedFromBytes(dtype, dims, t.rawData, file, name);
   let data: TypedArray;
@@ -117,10 +118,27 @@ export function readTensor(t: P, file: string, ext?: ExternalReader): Tensor {
   return new Tensor(dtype, dims, data);
 }
 
-function checkedFromBytes(dtype: DType, dims: number[], bytes: Uint8Array, file: string, name: string): Tensor {
+function checkLength(dtype: DType, dims: number[], length: number, file: string, name: string): void {
   const want = Math.ceil((numel(dims) * (dtype === 'int4' || dtype === 'uint4' ? 4 : bitsOf(dtype))) / 8);
-  if (bytes.length !== want) throw new InputError(file, `tensor '${name}' has ${bytes.length} bytes, shape [${dims}] of ${dtype} needs ${want}`);
+  if (length !== want) throw new InputError(file, `tensor '${name}' has ${length} bytes, shape [${dims}] of ${dtype} needs ${want}`);
+}
+
+function checkedFromBytes(dtype: DType, dims: number[], bytes: Uint8Array, file: string, name: string): Tensor {
+  checkLength(dtype, dims, bytes.length, file, name);
   return new Tensor(dtype, dims, viewAs(dtype, bytes, numel(dims)));
+}
+
+function readRange(file: string, offset: number, len: number): Uint8Array {
+  const buf = new Uint8Array(len);
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let o = 0; o < len;) {
+      const n = fs.readSync(fd, buf, o, Math.min(len - o, 1 << 30), offset + o);
+      if (n <= 0) throw new InputError(file, `external data ends before byte ${offset + len}`);
+      o += n;
+    }
+  } finally { fs.closeSync(fd); }
+  return buf;
 }
 
 function bitsOf(d: DType): number {

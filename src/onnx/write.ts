@@ -70,7 +70,7 @@ export function encodeModelChunks(model: Model): Uint8Array[] {
 export function writeModel(model: Model, file: string, opts: WriteOptions = {}): { model: number; externalData: number } {
   let ext = opts.externalData;
   const total = model.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
-  if (!ext && total > PROTOBUF_LIMIT - 64 * 2 ** 20) ext = { location: `${path.basename(file)}.data`, threshold: 1024 };
+  if (!ext && total > PROTOBUF_LIMIT - 64 * 2 ** 20) ext = { location: `${path.basename(file)}_data`, threshold: 1024 }; // Optimum's naming
   if (ext) {
     const extPath = path.join(path.dirname(file), ext.location);
     if (path.resolve(extPath) === path.resolve(file)) throw new Error('external data file would overwrite the model');

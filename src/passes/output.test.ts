@@ -9,20 +9,20 @@ import { emptyReport } from './pass.js';
 import { writeQuantizedFolder } from './output.js';
 import { sourceInfo } from './quantize.js';
 
-test('large models go to onnx/model.onnx.data; a later inline write removes the stale data file', () => {
+test('large models go to onnx/model.onnx_data; a later inline write removes the stale data file', () => {
   const src = loadModel(fixtureDir('gpt2-prefix'));
   const model = src.graph({ kvCache: true });
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-out-')), 'q');
   const opts = { source: sourceInfo(src), model, out, method: { kind: 'test' }, report: emptyReport() };
   const weightBytes = model.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
   const rec = writeQuantizedFolder({ ...opts, externalDataThreshold: 0 });
-  const data = path.join(out, 'onnx/model.onnx.data');
+  const data = path.join(out, 'onnx/model.onnx_data');
   assert.ok(fs.existsSync(data));
-  assert.equal(rec.model.files['onnx/model.onnx.data'], fs.statSync(data).size);
+  assert.equal(rec.model.files['onnx/model.onnx_data'], fs.statSync(data).size);
   // Tensors of ≥ 1 KiB go to the data file (64-byte aligned); its size is at least their bytes.
   assert.ok(fs.statSync(data).size <= weightBytes + 64 * model.graph.initializers().length && fs.statSync(data).size > weightBytes / 2);
   const loaded = loadModel(out);
-  assert.deepEqual(loaded.files.map((f) => path.relative(out, f)), ['onnx/model.onnx', 'onnx/model.onnx.data']);
+  assert.deepEqual(loaded.files.map((f) => path.relative(out, f)), ['onnx/model.onnx', 'onnx/model.onnx_data']);
   assert.equal(loaded.graph({ kvCache: true }).graph.initializers().length, model.graph.initializers().length);
   writeQuantizedFolder(opts);
   assert.ok(!fs.existsSync(data));

@@ -22,7 +22,7 @@ export interface WriteQuantizedOptions {
   out: string;
   method: MethodConfig;
   report: PassReport;
-  /** Initializer bytes above which weights go to onnx/model.onnx.data (default 1 GiB). */
+  /** Initializer bytes above which weights go to onnx/model.onnx_data (default 1 GiB). */
   externalDataThreshold?: number;
   /** Extra fields for quantlab.json (e.g. timings). */
   extra?: Record<string, unknown>;
@@ -45,7 +45,7 @@ const SIDE_FILES = [
   'vocab.json', 'merges.txt', 'tokenizer.model', 'added_tokens.json',
 ];
 export const MODEL_FILE = 'onnx/model.onnx';
-const DATA_FILE = 'model.onnx.data';
+const DATA_FILE = 'model.onnx_data'; // Optimum / transformers.js naming
 
 export function quantlabVersion(): string {
   try {
@@ -76,7 +76,7 @@ export function checkOutFolder(out: string, source: SourceInfo): void {
 }
 
 /**
- * Write a loadable quantized model folder: onnx/model.onnx (+ onnx/model.onnx.data when large),
+ * Write a loadable quantized model folder: onnx/model.onnx (+ onnx/model.onnx_data when large),
  * the source's config and tokenizer files, and quantlab.json (written last, so its presence marks a complete folder).
  */
 export function writeQuantizedFolder(opts: WriteQuantizedOptions): QuantizedRecord {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LoadedModel } from '../load/index.js';
+import { SpillFile, withSpill } from '../ir/spill.js';
 import { UsageError } from '../util/errors.js';
 import { checkOutFolder, writeQuantizedFolder, type QuantizedRecord, type SourceInfo } from './output.js';
 import type { MethodConfig, PassContext, PassResult } from './pass.js';
@@ -30,7 +31,12 @@ export interface QuantizeFolderOptions {
   config: MethodConfig & Record<string, unknown>;
   out: string;
   explain?: (message: string) => void;
+  /** Spill the pass's new weights to disk as they are made (default: when FP32 weights exceed SPILL_ABOVE), or to this file. */
+  spill?: boolean | SpillFile;
 }
+
+/** FP32 weight bytes above which quantization spills its outputs to disk (models near this machine's memory). */
+export const SPILL_ABOVE = 4e9;
 
 export interface QuantizeFolderResult { record: QuantizedRecord; result: PassResult; passMs: number; sourceBytes: number; outBytes: number }
 
@@ -43,14 +49,17 @@ export async function quantizeToFolder(opts: QuantizeFolderOptions): Promise<Qua
   const graph = opts.model.graph({ kvCache: true });
   // Methods that run the model on text (static-int8 calibration) read the tokenizer from the context.
   const ctx: PassContext & { tokenizer?: LoadedModel['tokenizer'] } = { explain: opts.explain ?? (() => {}), tokenizer: opts.model.tokenizer };
+  const weightBytes = graph.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+  // Past SPILL_ABOVE bytes of FP32 weights the pass's outputs go to an unlinked temp file as they
+  // are made (the inputs are read lazily): peak memory stays far below the model's size.
+  const spill = opts.spill instanceof SpillFile ? opts.spill : (opts.spill ?? weightBytes > SPILL_ABOVE) ? new SpillFile() : null;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  const result = await method.run(graph, config, ctx);
+  const result = await withSpill(spill, async () => method.run(graph, config, ctx));
   const passMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   // CPU time as well as wall time: on a shared machine the wall clock mostly measures the neighbours.
   const cpuMs = (cpu.user + cpu.system) / 1000;
-  const weightBytes = graph.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
   const record = writeQuantizedFolder({
     source, model: result.model, out: opts.out, method: config, report: result.report,
     extra: { timing: {
