@@ -1,6 +1,10 @@
 import { loadDataset } from '../data/index.js';
 import { machineInfo, measureLatency, peakRssBytes } from '../eval/latency.js';
+import type { QualityStats } from '../eval/kld.js';
+import { evaluateLockstep } from '../eval/lockstep.js';
 import { scoreTokens, summarize } from '../eval/perplexity.js';
+import { SavedLogits, saveReferenceLogits } from '../eval/saved-logits.js';
+import { slidingWindows } from '../eval/windows.js';
 import { modelSize } from '../eval/size.js';
 import { loadModel, resolveModelSpec } from '../load/index.js';
 import { assertNotCalibratedOn } from '../quant/calibration/source.js';
@@ -13,7 +17,7 @@ import { intOption, requireString } from './options.js';
 export const evalCommand: Command = {
   name: 'eval',
   summary: 'perplexity, latency and size of one model',
-  usage: 'quantlab eval --model <folder|onnx|hub-id> [--dataset brown|wikitext2|<file>] [--split test] [--ctx N] [--stride N] [--json out.json]',
+  usage: 'quantlab eval --model <folder|onnx|hub-id> [--dataset brown|wikitext2|<file>] [--split test] [--ctx N] [--stride N] [--kld-base <model|logits file>] [--save-logits <file>] [--json out.json]',
   options: {
     model: { type: 'string', description: 'model folder (HF safetensors or ONNX export), .onnx file, or Hugging Face id org/name[@revision] (downloaded to $QUANTLAB_CACHE)', valueName: 'path|id' },
     dataset: { type: 'string', description: 'brown, wikitext2 or a text file', default: 'brown', valueName: 'name|file' },
@@ -28,6 +32,9 @@ export const evalCommand: Command = {
     reps: { type: 'string', description: 'latency repetitions (after 2 warm-up runs)', default: '10', valueName: 'N' },
     'no-latency': { type: 'boolean', description: 'skip the latency measurement' },
     'no-perplexity': { type: 'boolean', description: 'skip perplexity (e.g. random-weight synthetic models)' },
+    'kld-base': { type: 'string', description: 'compare with this model, or with logits saved by --save-logits: KLD, top-1 agreement and Δln PPL on the same windows', valueName: 'model|file' },
+    'save-logits': { type: 'string', description: 'save this model\'s top-k log-probabilities on the windows, for later --kld-base comparisons', valueName: 'file' },
+    'top-k': { type: 'string', description: 'log-probabilities kept per token by --save-logits (up to the vocabulary size: exact)', default: '256', valueName: 'N' },
     json: { type: 'string', description: 'write the result as JSON here', valueName: 'file' },
   },
   async run(v) {
@@ -47,13 +54,39 @@ export const evalCommand: Command = {
     const stride = intOption(v.stride, 'stride', Math.max(1, Math.floor(ctx / 2)))!;
     if (stride > ctx) throw new UsageError(`--stride ${stride} is larger than --ctx ${ctx}`);
 
-    let ppl;
+    const kldBase = typeof v['kld-base'] === 'string' ? v['kld-base'] : undefined;
+    const saveTo = typeof v['save-logits'] === 'string' ? v['save-logits'] : undefined;
+    if ((kldBase || saveTo) && !wantPpl) throw new UsageError('--kld-base and --save-logits score the text: drop --no-perplexity');
+    if (kldBase && saveTo) throw new UsageError('--kld-base and --save-logits are separate runs: save the reference first, then compare');
+    const bos = model.tokenizer?.bos;
+    let ppl: ReturnType<typeof summarize> | undefined;
+    let comparison: { base: Record<string, unknown>; quality: QualityStats } | undefined;
     if (wantPpl) {
-      const bar = new Progress('perplexity', 1);
+      const bar = new Progress(kldBase ? 'perplexity + KLD' : 'perplexity', 1);
       const graph = model.graph({ kvCache: false });
-      const scores = await scoreTokens(graph, tokens, { ctx, stride, bos: model.tokenizer?.bos, batchSize: intOption(v.batch, 'batch', 4), session, onProgress: (d, t) => bar.update(d, t) });
+      const batchSize = intOption(v.batch, 'batch', 4);
+      const onProgress = (d: number, t: number) => bar.update(d, t);
+      if (kldBase) {
+        const isFile = SavedLogits.isFile(kldBase);
+        const base = isFile ? SavedLogits.read(kldBase) : loadModel(await resolveModelSpec(kldBase));
+        const ref = base instanceof SavedLogits ? base : base.graph({ kvCache: false });
+        if (base instanceof SavedLogits) base.checkMatches(tokens, { ctx, stride, bos }, kldBase);
+        // Dynamic activation scales span the whole batch: compare window by window.
+        const q = await evaluateLockstep(ref, [{ name: 'model', model: graph }], tokens, { ctx, stride, bos, batchSize: 1, session, onProgress });
+        const r = q.variants.get('model')!;
+        ppl = r.perplexity;
+        comparison = {
+          base: base instanceof SavedLogits ? { source: kldBase, saved_from: base.header.source, top_k: base.header.k, perplexity: q.reference.perplexity } : { source: base.source, hash: base.hash, perplexity: q.reference.perplexity },
+          quality: r.quality,
+        };
+      } else if (saveTo) {
+        const saved = await saveReferenceLogits(graph, tokens, { ctx, stride, bos, batchSize, session, k: intOption(v['top-k'], 'top-k', 256), source: { model: model.source, hash: model.hash }, onProgress });
+        saved.write(saveTo);
+        ppl = summarize({ nll: Float64Array.from(saved.nll), argmax: saved.argmax, window: slidingWindows(tokens.length, ctx, stride, bos) }, ctx, stride);
+      } else {
+        ppl = summarize(await scoreTokens(graph, tokens, { ctx, stride, bos, batchSize, session, onProgress }), ctx, stride);
+      }
       bar.done();
-      ppl = summarize(scores, ctx, stride);
     }
 
     let latency;
@@ -77,6 +110,13 @@ export const evalCommand: Command = {
       nll: ppl?.nll ?? null,
       nll_stderr: ppl?.nllStderr ?? null,
       tokens_scored: ppl?.tokensScored ?? 0,
+      ...(comparison ? {
+        kld_base: comparison.base,
+        kld: { mean: comparison.quality.kld_mean, median: comparison.quality.kld_median, p99: comparison.quality.kld_p99, max: comparison.quality.kld_max, stderr: comparison.quality.kld_stderr },
+        top1: { agree: comparison.quality.same_top_pct / 100, stderr: comparison.quality.same_top_stderr_pct / 100 },
+        delta_ln_ppl: { mean: comparison.quality.delta_ln_ppl, stderr: comparison.quality.delta_ln_ppl_stderr },
+      } : {}),
+      ...(saveTo ? { saved_logits: saveTo } : {}),
       protocol: { ctx, stride, bos: model.tokenizer?.bos ?? null, windows: ppl?.windows ?? 0, tokens_total: tokens.length, batch: intOption(v.batch, 'batch', 4) },
       size: { ...size, files: model.files },
       latency,
@@ -89,6 +129,13 @@ export const evalCommand: Command = {
       console.log(`dataset     ${ds.name} sha256:${ds.sha256.slice(0, 16)}…  ctx ${ctx} stride ${stride}${model.tokenizer?.bos === undefined ? '' : ` BOS ${model.tokenizer.bos} per window`}`);
       console.log(`perplexity  ${ppl.perplexity.toFixed(4)}  (95% CI ${lo.toFixed(2)}–${hi.toFixed(2)})  over ${ppl.tokensScored} tokens in ${ppl.windows} windows`);
     }
+    if (comparison) {
+      const q = comparison.quality;
+      console.log(`vs base     ${String(comparison.base.source)} (PPL ${(comparison.base.perplexity as number).toFixed(4)})`);
+      console.log(`KLD         mean ${q.kld_mean.toExponential(3)} ± ${q.kld_stderr.toExponential(2)}, median ${q.kld_median.toExponential(3)}, p99 ${q.kld_p99.toExponential(3)}, max ${q.kld_max.toExponential(3)}`);
+      console.log(`top-1       ${q.same_top_pct.toFixed(2)}% ± ${q.same_top_stderr_pct.toFixed(2)}% agree;  Δln PPL ${q.delta_ln_ppl!.toExponential(3)} ± ${q.delta_ln_ppl_stderr!.toExponential(2)}`);
+    }
+    if (saveTo) console.log(`saved       top-k log-probabilities of ${ppl!.tokensScored} tokens to ${saveTo}`);
     if (latency) {
       console.log(`prefill     ${latency.prompt_tokens} tokens: p50 ${latency.prefill_ms.p50.toFixed(2)} ms, p95 ${latency.prefill_ms.p95.toFixed(2)} ms (${latency.prefill_tokens_per_s.toFixed(0)} tok/s)`);
       console.log(`decode      p50 ${latency.decode_ms.p50.toFixed(3)} ms/token, p95 ${latency.decode_ms.p95.toFixed(3)} ms after ${latency.decode_context} tokens (${latency.decode_tokens_per_s.toFixed(1)} tok/s), threads ${latency.threads}`);

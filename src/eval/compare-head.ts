@@ -11,7 +11,7 @@ import { cloneModel, type Graph, type Model, type Node, type Value } from '../ir
  * `ref_logp` float32 [B,S,V] (the reference's log-probabilities at the same positions).
  * Outputs: `nll` [B,S], `argmax` [B,S], plus `logp` [B,S,V] (reference) or `kld` [B,S] (variant).
  */
-export type HeadRole = 'reference' | 'compare';
+export type HeadRole = 'reference' | 'compare' | 'reference-topk' | 'compare-topk';
 
 // Ops whose output row r depends on input-0 row r only (given constant other inputs). Ops that
 // quantize their input with a scale over the whole tensor (DynamicQuantizeMatMul) are not row-wise:
@@ -52,7 +52,15 @@ function selectBeforeHead(g: Graph, b: Builder, logits: Value, positions: Value)
   return logits;
 }
 
-export function withLogprobHead(model: Model, role: HeadRole): Model {
+/**
+ * `reference-topk` (a reference saved to a file, eval --save-logits) outputs `topk_logp` [B,S,k] and
+ * `topk_ids` [B,S,k] instead of the full `logp`, so only k values per position leave onnxruntime.
+ * `compare-topk` takes them back as `ref_topk_logp` / `ref_topk_ids` and computes the KLD over the k
+ * tokens plus the rest of the vocabulary merged into one outcome: p_rest·ln(p_rest/q_rest), with
+ * p_rest, q_rest the mass outside the reference's top k. By the log-sum inequality this is a lower
+ * bound of the full KLD, exact when the reference puts (almost) all its mass in its top k.
+ */
+export function withLogprobHead(model: Model, role: HeadRole, topK = 32): Model {
   const m = cloneModel(model);
   const g = m.graph;
   const logits = g.mustValue('logits');
@@ -60,6 +68,10 @@ export function withLogprobHead(model: Model, role: HeadRole): Model {
   const positions = g.addInput('score_positions', { dtype: 'int64', shape: ['scored'] });
   const labels = g.addInput('labels', { dtype: 'int64', shape: ['batch_size', 'scored'] });
   const ref = role === 'compare' ? g.addInput('ref_logp', { dtype: 'float32', shape: ['batch_size', 'scored', 'vocab'] }) : null;
+  const refTop = role === 'compare-topk' ? {
+    logp: g.addInput('ref_topk_logp', { dtype: 'float32', shape: ['batch_size', 'scored', 'k'] }),
+    ids: g.addInput('ref_topk_ids', { dtype: 'int64', shape: ['batch_size', 'scored', 'k'] }),
+  } : null;
   b.scope('scoring', () => {
     let scored = selectBeforeHead(g, b, logits, positions) ?? b.op('Gather', [logits, positions], { axis: 1 });
     if (logits.type?.dtype && logits.type.dtype !== 'float32') scored = b.op('Cast', [scored], { to: 1 });
@@ -75,6 +87,25 @@ export function withLogprobHead(model: Model, role: HeadRole): Model {
     if (role === 'reference') {
       logp.type = { dtype: 'float32', shape: ['batch_size', 'scored', 'vocab'] };
       g.markOutput(logp);
+    } else if (role === 'reference-topk') {
+      const [vals, ids] = b.opN('TopK', [logp, b.constI64([topK])], 2, { axis: -1, largest: 1, sorted: 1 });
+      g.renameValue(vals, 'topk_logp');
+      g.renameValue(ids, 'topk_ids');
+      vals.type = { dtype: 'float32', shape: ['batch_size', 'scored', topK] };
+      ids.type = { dtype: 'int64', shape: ['batch_size', 'scored', topK] };
+      g.markOutput(vals);
+      g.markOutput(ids);
+    } else if (refTop) {
+      const qTop = b.op('GatherElements', [logp, refTop.ids], { axis: -1 });
+      const sum = (x: Value) => b.op('ReduceSum', [x, b.constI64([-1])], { keepdims: 0 });
+      const top = sum(b.op('Mul', [b.op('Exp', [refTop.logp]), b.op('Sub', [refTop.logp, qTop])]));
+      // Masses outside the top k, floored so that ln stays finite when a model puts it all inside.
+      const rest = (x: Value) => b.op('Max', [b.op('Sub', [b.scalarF32(1), sum(b.op('Exp', [x]))]), b.scalarF32(1e-10)]);
+      const pRest = rest(refTop.logp), qRest = rest(qTop);
+      const tail = b.op('Mul', [pRest, b.op('Sub', [b.op('Log', [pRest]), b.op('Log', [qRest])])]);
+      const kld = b.op('Add', [top, tail], {}, { output: 'kld' });
+      kld.type = { dtype: 'float32', shape: ['batch_size', 'scored'] };
+      g.markOutput(kld);
     } else {
       // KL(ref ‖ q) = Σ_v exp(ref) · (ref − logp)
       const kld = b.op('ReduceSum', [b.op('Mul', [b.op('Exp', [ref!]), b.op('Sub', [ref!, logp])]), b.constI64([-1])], { keepdims: 0 }, { output: 'kld' });

@@ -34,6 +34,9 @@ export interface QualityStats {
   /** Mean Δp and RMS Δp of the correct token, in percentage points (as llama.cpp prints them). */
   delta_p_mean_pct: number;
   delta_p_rms_pct: number;
+  /** ln PPL(variant) − ln PPL(reference) = mean of (nll − nll_ref), and its standard error (llama.cpp's "Mean ln(PPL(Q)/PPL(base))"). */
+  delta_ln_ppl?: number;
+  delta_ln_ppl_stderr?: number;
 }
 
 /** log-softmax of one row of logits, computed stably in float64. */
@@ -95,6 +98,8 @@ export class QualityAccumulator {
   private klds = new Scalars();
   private sumDp = 0;
   private sumDp2 = 0;
+  private sumDl = 0;
+  private sumDl2 = 0;
   private same = 0;
 
   add(t: TokenComparison): void {
@@ -103,6 +108,9 @@ export class QualityAccumulator {
     const dp = Math.exp(-t.nll) - Math.exp(-t.refNll);
     this.sumDp += dp;
     this.sumDp2 += dp * dp;
+    const dl = t.nll - t.refNll;
+    this.sumDl += dl;
+    this.sumDl2 += dl * dl;
     if (t.argmax === t.refArgmax) this.same++;
   }
 
@@ -128,6 +136,8 @@ export class QualityAccumulator {
       same_top_stderr_pct: n > 1 ? 100 * Math.sqrt((top * (1 - top)) / (n - 1)) : 0,
       delta_p_mean_pct: n ? (100 * this.sumDp) / n : NaN,
       delta_p_rms_pct: n ? 100 * Math.sqrt(this.sumDp2 / n) : NaN,
+      delta_ln_ppl: n ? this.sumDl / n : NaN,
+      delta_ln_ppl_stderr: n > 1 ? Math.sqrt(Math.max(0, this.sumDl2 / n - (this.sumDl / n) ** 2) / (n - 1)) : 0,
     };
   }
 }

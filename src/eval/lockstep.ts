@@ -5,7 +5,8 @@ import { withLogprobHead } from './compare-head.js';
 import { mergedOutput, mergeHeads } from './merge-heads.js';
 import { QualityAccumulator, type QualityStats } from './kld.js';
 import { summarize, type PerplexityResult } from './perplexity.js';
-import { predictingPosition, slidingWindows, windowIds, type Window } from './windows.js';
+import { slidingWindows, takeGroup, windowFeeds } from './windows.js';
+import type { SavedLogits } from './saved-logits.js';
 
 export interface LockstepOptions {
   ctx: number;
@@ -34,8 +35,9 @@ export interface LockstepResult {
  * the reference, on the same sliding windows. Window by window, the reference runs once and its
  * log-probabilities feed every variant's KLD, computed in onnxruntime; only per-token scalars are kept.
  */
-export async function evaluateLockstep(reference: Model, variants: { name: string; model: Model }[], tokens: ArrayLike<number>, opts: LockstepOptions): Promise<LockstepResult> {
+export async function evaluateLockstep(reference: Model | SavedLogits, variants: { name: string; model: Model }[], tokens: ArrayLike<number>, opts: LockstepOptions): Promise<LockstepResult> {
   const windows = slidingWindows(tokens.length, opts.ctx, opts.stride, opts.bos);
+  if (!isModel(reference)) reference.checkMatches(tokens, opts);
   const nScored = windows.reduce((s, w) => s + w.end - w.scoreFrom, 0);
   const scorer = await createScorer(reference, variants.map((v) => v.model), opts);
   try {
@@ -50,9 +52,9 @@ export async function evaluateLockstep(reference: Model, variants: { name: strin
       opts.signal?.throwIfAborted();
       const group = takeGroup(windows, i, batchSize);
       i += group.length;
-      const { ids, labels, positions, S } = feeds(group, tokens);
+      const { ids, labels, positions, S } = windowFeeds(group, tokens);
       const extra = { score_positions: new ort.Tensor('int64', positions, [S]), labels: new ort.Tensor('int64', labels, [group.length, S]) };
-      const { ref, vars } = await scorer.score(ids, group.length, extra);
+      const { ref, vars } = await scorer.score(ids, group.length, extra, k);
       for (let p = 0; p < ref.nll.length; p++) { refNll[k + p] = ref.nll[p]; refArgmax[k + p] = Number(ref.argmax[p]); }
       vars.forEach((o, v) => {
         for (let p = 0; p < o.nll.length; p++) {
@@ -78,7 +80,8 @@ export async function evaluateLockstep(reference: Model, variants: { name: strin
 
 interface HeadOutputs { nll: Float32Array; argmax: BigInt64Array; kld?: Float32Array }
 interface Scorer {
-  score(ids: BigInt64Array, batch: number, extra: Record<string, ort.Tensor>): Promise<{ ref: HeadOutputs; vars: HeadOutputs[] }>;
+  /** `at`: index of the group's first scored token in text order (a saved reference is read from there). */
+  score(ids: BigInt64Array, batch: number, extra: Record<string, ort.Tensor>, at: number): Promise<{ ref: HeadOutputs; vars: HeadOutputs[] }>;
   release(): Promise<void>;
 }
 
@@ -90,7 +93,34 @@ const outputs = (o: ort.InferenceSession.ReturnType, nll: string, argmax: string
  * Preferably one session over a merged graph (reference + every variant); otherwise one session
  * per model, the reference's log-probabilities passed through JS to each variant.
  */
-async function createScorer(reference: Model, variants: Model[], opts: LockstepOptions): Promise<Scorer> {
+async function createScorer(reference: Model | SavedLogits, variants: Model[], opts: LockstepOptions): Promise<Scorer> {
+  const runners: DecoderRunner[] = [];
+  const compareRunners = async () => {
+    try {
+      for (const v of variants) runners.push(await DecoderRunner.create(withLogprobHead(v, isModel(reference) ? 'compare' : 'compare-topk'), opts.session));
+    } catch (e) {
+      for (const r of runners) await r.release();
+      throw e;
+    }
+  };
+  const compare = async (ids: BigInt64Array, batch: number, extra: Record<string, ort.Tensor>, ref: Record<string, ort.Tensor>) => {
+    const vars: HeadOutputs[] = [];
+    for (const q of runners) vars.push(outputs(await q.run(ids, batch, undefined, { ...extra, ...ref }), 'nll', 'argmax', 'kld'));
+    return vars;
+  };
+  if (!isModel(reference)) {
+    // A reference saved with eval --save-logits: its top-k log-probabilities stand in for the model.
+    await compareRunners();
+    return {
+      async score(ids, batch, extra, at) {
+        const S = extra.labels.dims[1], k = reference.header.k;
+        const ref = reference.rows(at, batch * S);
+        const top = { ref_topk_logp: new ort.Tensor('float32', ref.logp, [batch, S, k]), ref_topk_ids: new ort.Tensor('int64', BigInt64Array.from(ref.ids, BigInt), [batch, S, k]) };
+        return { ref: { nll: ref.nll, argmax: BigInt64Array.from(ref.argmax, BigInt) }, vars: await compare(ids, batch, extra, top) };
+      },
+      async release() { for (const r of runners) await r.release(); },
+    };
+  }
   const merged = opts.merge === false ? null : mergeHeads(reference, variants);
   if (merged) {
     const runner = await DecoderRunner.create(merged, opts.session);
@@ -106,43 +136,14 @@ async function createScorer(reference: Model, variants: Model[], opts: LockstepO
     };
   }
   const ref = await DecoderRunner.create(withLogprobHead(reference, 'reference'), opts.session);
-  const runners: DecoderRunner[] = [];
-  try {
-    for (const v of variants) runners.push(await DecoderRunner.create(withLogprobHead(v, 'compare'), opts.session));
-  } catch (e) {
-    for (const r of [ref, ...runners]) await r.release();
-    throw e;
-  }
+  try { await compareRunners(); } catch (e) { await ref.release(); throw e; }
   return {
     async score(ids, batch, extra) {
       const r = await ref.run(ids, batch, undefined, extra);
-      const vars: HeadOutputs[] = [];
-      for (const q of runners) vars.push(outputs(await q.run(ids, batch, undefined, { ...extra, ref_logp: r.logp as ort.Tensor }), 'nll', 'argmax', 'kld'));
-      return { ref: outputs(r, 'nll', 'argmax'), vars };
+      return { ref: outputs(r, 'nll', 'argmax'), vars: await compare(ids, batch, extra, { ref_logp: r.logp as ort.Tensor }) };
     },
     async release() { for (const r of [ref, ...runners]) await r.release(); },
   };
 }
 
-/** Consecutive windows with the same length and the same scored span, up to `max`. */
-function takeGroup(windows: Window[], i: number, max: number): Window[] {
-  const shape = (w: Window) => `${w.end - w.begin}:${w.scoreFrom - w.begin}`;
-  const group = [windows[i]];
-  while (group.length < max && i + group.length < windows.length && shape(windows[i + group.length]) === shape(windows[i])) group.push(windows[i + group.length]);
-  return group;
-}
-
-/** Token ids [B,len], the positions that predict scored tokens [S] and their labels [B,S]. */
-function feeds(group: Window[], tokens: ArrayLike<number>) {
-  const len = windowIds(group[0], tokens).length;
-  const first = group[0].scoreFrom;
-  const S = group[0].end - first;
-  const ids = new BigInt64Array(group.length * len);
-  const labels = new BigInt64Array(group.length * S);
-  group.forEach((w, b) => {
-    windowIds(w, tokens).forEach((id, t) => { ids[b * len + t] = BigInt(id); });
-    for (let s = 0; s < S; s++) labels[b * S + s] = BigInt(tokens[w.scoreFrom + s]);
-  });
-  const positions = BigInt64Array.from({ length: S }, (_, s) => BigInt(predictingPosition(group[0], first + s)));
-  return { ids, labels, positions, S };
-}
+const isModel = (r: Model | SavedLogits): r is Model => 'graph' in r;

@@ -38,3 +38,26 @@ export function slidingWindows(nTokens: number, ctx: number, stride: number, bos
   }
   return out;
 }
+
+/** Consecutive windows with the same length and the same scored span, up to `max`. */
+export function takeGroup(windows: Window[], i: number, max: number): Window[] {
+  const shape = (w: Window) => `${w.end - w.begin}:${w.scoreFrom - w.begin}`;
+  const group = [windows[i]];
+  while (group.length < max && i + group.length < windows.length && shape(windows[i + group.length]) === shape(windows[i])) group.push(windows[i + group.length]);
+  return group;
+}
+
+/** Token ids [B,len], the positions that predict scored tokens [S] and their labels [B,S]. */
+export function windowFeeds(group: Window[], tokens: ArrayLike<number>) {
+  const len = windowIds(group[0], tokens).length;
+  const first = group[0].scoreFrom;
+  const S = group[0].end - first;
+  const ids = new BigInt64Array(group.length * len);
+  const labels = new BigInt64Array(group.length * S);
+  group.forEach((w, b) => {
+    windowIds(w, tokens).forEach((id, t) => { ids[b * len + t] = BigInt(id); });
+    for (let s = 0; s < S; s++) labels[b * S + s] = BigInt(tokens[w.scoreFrom + s]);
+  });
+  const positions = BigInt64Array.from({ length: S }, (_, s) => BigInt(predictingPosition(group[0], first + s)));
+  return { ids, labels, positions, S };
+}
