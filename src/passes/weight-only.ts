@@ -1,7 +1,7 @@
 import { cloneModel, type Graph, type Model, type Node, type Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { toFloat32 } from '../hf/safetensors.js';
-import { packNBits, type NBitsTensors } from '../quant/nbits-pack.js';
+import { packNBits } from '../quant/nbits-pack.js';
 import { quantizeMatrix, transpose } from '../quant/primitives.js';
 import { BLOCK_ALGORITHMS, type BlockFormat } from '../quant/rtn.js';
 import { UsageError } from '../util/errors.js';
@@ -96,7 +96,8 @@ export function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx: PassC
   requireSome(sel, c.kind);
 
   // One packed table per (weight, orientation, format): a tied head and its embedding share it.
-  const packed = new Map<string, { t: NBitsTensors; values: { b: Value; scales: Value; zp: Value | null } }>();
+  // Only the graph values are kept: the packed arrays are then free once written (or spilled to disk).
+  const packed = new Map<string, { values: { b: Value; scales: Value; zp: Value | null } }>();
   const packedFor = (site: WeightSite, fmt: BlockFormat) => {
     const key = `${site.weight.name}|${site.inAxis}|${fmt.bits}|${fmt.blockSize}|${fmt.symmetric}`;
     let p = packed.get(key);
@@ -106,7 +107,6 @@ export function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx: PassC
       const t = packNBits(quantizer(rows, site.outDim, site.inDim, fmt));
       const base = `${site.weight.name}_Q${fmt.bits}`;
       p = {
-        t,
         values: {
           b: g.addInitializer(g.uniqueName(base), t.b),
           scales: g.addInitializer(g.uniqueName(`${base}_scales`), t.scales),
