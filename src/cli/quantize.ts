@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { loadModel } from '../load/index.js';
 import type { MethodConfig } from '../passes/pass.js';
+import { Progress } from '../util/progress.js';
 import { quantizeToFolder, type QuantizeFolderResult } from '../passes/quantize.js';
 import { METHODS } from '../passes/registry.js';
 import type { SelectionConfig, TensorOverride } from '../passes/select.js';
@@ -87,7 +88,13 @@ export const quantizeCommand: Command = {
 
     const model = loadModel(requireString(v.model, 'model'));
     const verbose = Boolean(v.verbose);
-    const r = await quantizeToFolder({ model, config, out, explain: verbose ? (m) => console.error(`  ${m}`) : undefined });
+    const bar = new Progress('quantize', 1);
+    const t0 = performance.now();
+    const r = await quantizeToFolder({
+      model, config, out, explain: verbose ? (m) => console.error(`  ${m}`) : undefined,
+      onProgress: (d, t, bytes) => bar.update(d, t, `tensors, ${(bytes / 1e9 / ((performance.now() - t0) / 1000)).toFixed(2)} GB/s (FP32)`),
+    });
+    bar.done();
     printQuantized(r, kind, out, verbose);
     return 0;
   },

@@ -79,11 +79,12 @@ export class Tensor {
 export const LAZY_CACHE_BYTES = 512 * 2 ** 20;
 const cache = new Map<Tensor, TypedArray>();
 let cachedBytes = 0;
-/** Loads performed so far (tests check that building a graph reads no weights). */
-export const lazyLoads = { count: 0 };
+/** Loads performed so far (tests check that building a graph reads no weights), and who is told of each (progress). */
+export const lazyLoads: { count: number; listener: ((t: Tensor) => void) | null } = { count: 0, listener: null };
 
 function remember(t: Tensor, d: TypedArray): void {
   lazyLoads.count++;
+  lazyLoads.listener?.(t);
   cache.set(t, d);
   cachedBytes += d.byteLength;
   for (const [k, v] of cache) {

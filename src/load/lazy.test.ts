@@ -99,3 +99,16 @@ test('a spilled tensor reads back its bytes; small and lazy tensors are kept as 
   assert.equal(spill.put(s), s);
   assert.equal(spill.bytes, 1024 * 1100);
 });
+
+test('quantize progress counts each source weight once, up to the total, with its FP32 bytes', async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-progress-'));
+  const calls: [number, number, number][] = [];
+  const model = loadModel(fixtureDir('qwen2-bias'));
+  const lazy = model.graph({ kvCache: true }).graph.initializers().filter((v) => v.constant!.lazy);
+  await quantizeToFolder({ model, config: { kind: 'int4-weight' } as never, out: path.join(out, 'q'), onProgress: (d, t, b) => calls.push([d, t, b]) });
+  assert.equal(calls.length, lazy.length);
+  assert.deepEqual(calls.map((c) => c[0]), lazy.map((_, i) => i + 1));
+  assert.ok(calls.every((c) => c[1] === lazy.length));
+  assert.equal(calls.at(-1)![2], lazy.reduce((s, v) => s + v.constant!.byteLength, 0));
+  fs.rmSync(out, { recursive: true, force: true });
+});

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LoadedModel } from '../load/index.js';
 import { SpillFile, withSpill } from '../ir/spill.js';
+import { lazyLoads } from '../ir/tensor.js';
 import { UsageError } from '../util/errors.js';
 import { checkOutFolder, writeQuantizedFolder, type QuantizedRecord, type SourceInfo } from './output.js';
 import type { MethodConfig, PassContext, PassResult } from './pass.js';
@@ -33,6 +34,8 @@ export interface QuantizeFolderOptions {
   explain?: (message: string) => void;
   /** Spill the pass's new weights to disk as they are made (default: when FP32 weights exceed SPILL_ABOVE), or to this file. */
   spill?: boolean | SpillFile;
+  /** Source weights read so far (of `total`) and their FP32 bytes: the pass and the writer read each once. */
+  onProgress?: (done: number, total: number, bytes: number) => void;
 }
 
 /** FP32 weight bytes above which quantization spills its outputs to disk (models near this machine's memory). */
@@ -55,19 +58,35 @@ export async function quantizeToFolder(opts: QuantizeFolderOptions): Promise<Qua
   const spill = opts.spill instanceof SpillFile ? opts.spill : (opts.spill ?? weightBytes > SPILL_ABOVE) ? new SpillFile() : null;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  const result = await withSpill(spill, async () => method.run(graph, config, ctx));
-  const passMs = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  // CPU time as well as wall time: on a shared machine the wall clock mostly measures the neighbours.
-  const cpuMs = (cpu.user + cpu.system) / 1000;
-  const record = writeQuantizedFolder({
-    source, model: result.model, out: opts.out, method: config, report: result.report,
-    extra: { timing: {
-      pass_ms: Math.round(passMs), pass_cpu_ms: Math.round(cpuMs), source_weight_bytes: weightBytes,
-      mb_per_s: +(weightBytes / 1e6 / (passMs / 1000)).toFixed(1), mb_per_cpu_s: +(weightBytes / 1e6 / (cpuMs / 1000)).toFixed(1),
-    } },
-  });
-  const sourceBytes = opts.model.files.reduce((s, f) => s + fs.statSync(f).size, 0);
-  const outBytes = Object.entries(record.model.files).filter(([f]) => f.startsWith('onnx/')).reduce((s, [, n]) => s + n, 0);
-  return { record, result, passMs, sourceBytes, outBytes };
+  // Progress: each source weight is read lazily once, by the pass or else by the writer.
+  const pending = new Set(graph.graph.initializers().map((v) => v.constant!).filter((t) => t.lazy));
+  const total = pending.size;
+  let readBytes = 0;
+  const prevListener = lazyLoads.listener;
+  if (opts.onProgress) {
+    lazyLoads.listener = (t) => {
+      if (!pending.delete(t)) return;
+      readBytes += t.byteLength;
+      opts.onProgress!(total - pending.size, total, readBytes);
+    };
+  }
+  try {
+    const result = await withSpill(spill, async () => method.run(graph, config, ctx));
+    const passMs = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    // CPU time as well as wall time: on a shared machine the wall clock mostly measures the neighbours.
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    const record = writeQuantizedFolder({
+      source, model: result.model, out: opts.out, method: config, report: result.report,
+      extra: { timing: {
+        pass_ms: Math.round(passMs), pass_cpu_ms: Math.round(cpuMs), source_weight_bytes: weightBytes,
+        mb_per_s: +(weightBytes / 1e6 / (passMs / 1000)).toFixed(1), mb_per_cpu_s: +(weightBytes / 1e6 / (cpuMs / 1000)).toFixed(1),
+      } },
+    });
+    const sourceBytes = opts.model.files.reduce((s, f) => s + fs.statSync(f).size, 0);
+    const outBytes = Object.entries(record.model.files).filter(([f]) => f.startsWith('onnx/')).reduce((s, [, n]) => s + n, 0);
+    return { record, result, passMs, sourceBytes, outBytes };
+  } finally {
+    lazyLoads.listener = prevListener;
+  }
 }

@@ -6,7 +6,7 @@ export class Progress {
   constructor(private label: string, private total = 1) {}
 
   /** Report `done` of `total` (the total may change as work is discovered). */
-  update(done: number, total = this.total): void {
+  update(done: number, total = this.total, detail = ''): void {
     this.total = total;
     if (!this.tty) return;
     const now = Date.now();
@@ -17,7 +17,7 @@ export class Progress {
     const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '░');
     const elapsed = (now - this.start) / 1000;
     const eta = frac > 0 ? elapsed / frac - elapsed : 0;
-    process.stderr.write(`\r${this.label} ${bar} ${done}/${this.total} ${elapsed.toFixed(0)}s eta ${eta.toFixed(0)}s  `);
+    process.stderr.write(`\r${this.label} ${bar} ${done}/${this.total}${detail ? ` ${detail}` : ''} ${elapsed.toFixed(0)}s eta ${eta.toFixed(0)}s  `);
   }
 
   done(): void { if (this.tty) process.stderr.write('\r\x1b[2K'); }
