@@ -77,3 +77,26 @@ test('bench on the 12M GPT-2: FP32 reproduces eval perplexity, a method is compa
     fs.rmSync(out, { recursive: true, force: true });
   }
 });
+
+test('an FP32 baseline that does not fit in memory is not run: the report says what it needs and measures the rest', { timeout: 120_000 }, async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-bench-nofit-'));
+  try {
+    const fp32Bytes = loadModel(sharedGpt2Dir()).graph({ kvCache: true }).graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+    // A limit between the int4 variant's needs and FP32's.
+    const limit = fp32Bytes * 1.15 + 2 ** 30 - 1;
+    const { report } = await runBench({
+      model: sharedGpt2Dir(), out, methods: ['fp32', 'int4-weight'], promptTokens: 32, decodeTokens: 2, warmup: 0, repetitions: 1,
+      threads: 1, memory: false, memoryLimitBytes: limit, progress: new BenchProgress([], () => {}),
+    });
+    assert.deepEqual(report.rows.map((r) => r.method), ['int4-weight']);
+    assert.equal(report.quality_measured, false);
+    assert.match(report.failures[0].error, /^not run: FP32 needs ≈ [\d.]+ GB of memory \([\d.]+ GB of weights\), this machine has [\d.]+ GB/);
+    assert.match(report.note!, /does not fit/);
+    const r = report.rows[0];
+    assert.equal(r.speedup_decode, null);
+    assert.ok(r.latency!.decode_ms.p50 > 0);
+    // Compression against the FP32 weight bytes read from the headers.
+    assert.ok(Math.abs(r.size.compression - fp32Bytes / r.size.file_bytes) < 1e-9);
+    assert.match(fs.readFileSync(path.join(out, 'report.md'), 'utf8'), /✖ \*\*fp32\*\* not measured: not run: FP32 needs/);
+  } finally { fs.rmSync(out, { recursive: true, force: true }); }
+});

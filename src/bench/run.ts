@@ -43,6 +43,8 @@ export interface BenchOptions {
   repetitions?: number;
   /** Measure each variant's peak RSS in a fresh process (default true). */
   memory?: boolean;
+  /** Memory a variant may need to be run (default: this machine's); the FP32 baseline is skipped past it. */
+  memoryLimitBytes?: number;
   signal?: AbortSignal;
   /** Progress drawing (default: a line on stderr). */
   progress?: BenchProgress;
@@ -58,9 +60,19 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const t0 = performance.now();
   const loadStart = os.loadavg()[0];
   const loaded = loadModel(opts.model);
-  const methods = parseMethods(opts.methods ?? defaultMethods());
+  let methods = parseMethods(opts.methods ?? defaultMethods());
+  // The FP32 weights' bytes come from the headers (lazy tensors): a baseline that cannot fit in this
+  // machine's memory is not run, and the report says what it would need.
+  const fp32Bytes = loaded.graph({ kvCache: true }).graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+  const notRun: BenchReport['failures'] = [];
+  const need = runMemoryBytes(fp32Bytes), have = opts.memoryLimitBytes ?? os.totalmem();
+  if (need > have) {
+    notRun.push({ method: BASELINE, error: `not run: FP32 needs ≈ ${gb(need)} of memory (${gb(fp32Bytes)} of weights), this machine has ${gb(have)}; speedups are then unavailable and quality needs a saved reference (quantlab eval --kld-base)` });
+    methods = methods.filter((m) => m !== BASELINE);
+    if (!methods.length) throw new UsageError(`${opts.model}: the FP32 model needs ≈ ${gb(need)} of memory, this machine has ${gb(have)}; pass --methods with quantized variants`);
+  }
   checkOutFolder(opts.out, sourceInfo(loaded));
-  const quality = opts.quality ?? true;
+  const quality = (opts.quality ?? true) && !notRun.length;
   const threads = opts.threads ?? defaultThreads();
   const session = { threads };
   const maxPos = loaded.maxPositions;
@@ -97,7 +109,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   ]);
   try {
     const variants: Variant[] = [];
-    const failures: BenchReport['failures'] = [];
+    const failures: BenchReport['failures'] = [...notRun];
     for (const [i, m] of methods.entries()) {
       opts.signal?.throwIfAborted();
       progress.stage('quantize', `quantize ${m} (${i + 1}/${methods.length})`);
@@ -146,13 +158,15 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     }
     opts.signal?.throwIfAborted();
 
-    const rows = variants.map((v) => row(v, base, q, lat.results, rss));
+    // Compression is against the FP32 file, or its weight bytes when it was not written.
+    const baseBytes = base.method === BASELINE ? base.files.reduce((n, f) => n + fileBytes(f), 0) : fp32Bytes;
+    const rows = variants.map((v) => row(v, baseBytes, q, lat.results, rss));
     for (const r of rows) r.flags = collapseFlags(r);
     const report: BenchReport = {
       schema: REPORT_SCHEMA,
       created: new Date().toISOString(),
       quantlab_version: quantlabVersion(),
-      note: quality ? null : 'Random weights: perplexity, KLD and top-1 agreement are meaningless and were not measured; latency and size only.',
+      note: notRun.length ? `The FP32 baseline does not fit in this machine's memory: ${notRun[0].error.replace(/^not run: /, '')}.` : quality ? null : 'Random weights: perplexity, KLD and top-1 agreement are meaningless and were not measured; latency and size only.',
       quality_measured: quality,
       model: { source: opts.model, hash: loaded.hash, arch: loaded.config?.arch ?? null },
       dataset: dataset ? { name: dataset.name, sha256: dataset.sha256, source: dataset.source, tokens_total: tokensTotal } : null,
@@ -176,9 +190,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   }
 }
 
-function row(v: Variant, base: Variant, q: LockstepResult | null, lat: Map<string, VariantLatency>, rss: Map<string, number>): MethodRow {
+/** Memory a variant needs to run: its weights once in onnxruntime plus activations and the runtime (≈ 15% + 1 GB). */
+export const runMemoryBytes = (weightBytes: number): number => weightBytes * 1.15 + 2 ** 30;
+const gb = (b: number) => `${(b / 1e9).toFixed(1)} GB`;
+
+function row(v: Variant, baseBytes: number, q: LockstepResult | null, lat: Map<string, VariantLatency>, rss: Map<string, number>): MethodRow {
   const size = modelSize(v.model, v.files);
-  const baseBytes = base.files.reduce((s, f) => s + fileBytes(f), 0);
   const bytes = size.file_bytes ?? 0;
   const ppl = q ? (v.method === BASELINE ? q.reference : q.variants.get(v.method)!.perplexity) : null;
   const l = lat.get(v.method) ?? null;
