@@ -31,11 +31,12 @@ export class SpillFile {
     for (let o = 0; o < b.length;) o += fs.writeSync(this.fd, b, o, b.length - o, at + o);
     this.offset += b.length;
     this.bytes += b.length;
-    const fd = this.fd, len = b.length;
-    return new Tensor(t.dtype, t.dims, () => {
+    // The loader must not capture `t`: that would keep the in-memory copy alive.
+    const fd = this.fd, len = b.length, dtype = t.dtype, dims = [...t.dims];
+    return new Tensor(dtype, dims, () => {
       const buf = new Uint8Array(len);
       for (let o = 0; o < len;) o += fs.readSync(fd, buf, o, Math.min(len - o, 1 << 30), at + o);
-      return Tensor.fromBytes(t.dtype, t.dims, buf).data;
+      return Tensor.fromBytes(dtype, dims, buf).data;
     });
   }
 }
