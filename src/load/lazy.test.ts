@@ -13,6 +13,8 @@ import { methodByKind } from '../passes/registry.js';
 import { fixtureDir } from '../testing/fixtures.js';
 import { loadModel } from './index.js';
 import { SpillFile } from '../ir/spill.js';
+import { synthesize } from '../arch/synth.js';
+import { InputError } from '../util/errors.js';
 import { quantizeToFolder } from '../passes/quantize.js';
 
 // Checkpoint tensors are lazy: opening a model and building its graph reads headers only, and
@@ -111,4 +113,18 @@ test('quantize progress counts each source weight once, up to the total, with it
   assert.ok(calls.every((c) => c[1] === lazy.length));
   assert.equal(calls.at(-1)![2], lazy.reduce((s, v) => s + v.constant!.byteLength, 0));
   fs.rmSync(out, { recursive: true, force: true });
+});
+
+test('a truncated shard of a sharded checkpoint is named when the model is opened, before any weight is read', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-shards-'));
+  try {
+    synthesize({ preset: 'qwen2-tiny', out: dir, dtype: 'bf16', maxShardBytes: 100_000 });
+    const shards = fs.readdirSync(dir).filter((f) => /^model-\d+-of-\d+\.safetensors$/.test(f)).sort();
+    assert.ok(shards.length >= 2, shards.join());
+    const shard = path.join(dir, shards[1]);
+    fs.truncateSync(shard, fs.statSync(shard).size - 10);
+    const before = lazyLoads.count;
+    assert.throws(() => loadModel(dir).graph({ kvCache: true }), (e: unknown) => e instanceof InputError && e.file === shard && /truncated safetensors file: tensor '[^']+' ends at byte \d+, file has \d+/.test((e as Error).message));
+    assert.equal(lazyLoads.count, before);
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 });
