@@ -98,7 +98,9 @@ export function writeQuantizedFolder(opts: WriteQuantizedOptions): QuantizedReco
   for (const name of SIDE_FILES) {
     const src = path.join(source.dir, name);
     if (!fs.existsSync(src)) continue;
-    const data = fs.readFileSync(src);
+    let data = fs.readFileSync(src);
+    // transformers.js fetches onnx/model.onnx_data only when config.json lists the file as external.
+    if (name === 'config.json' && written.externalData) data = Buffer.from(withExternalDataFlag(data, src));
     writeFileAtomic(path.join(out, name), [data]);
     files[name] = data.length;
   }
@@ -115,4 +117,14 @@ export function writeQuantizedFolder(opts: WriteQuantizedOptions): QuantizedReco
   };
   writeJsonAtomic(path.join(out, 'quantlab.json'), record);
   return record;
+}
+
+/** config.json with `transformers.js_config.use_external_data_format` naming the model file (transformers.js v3/v4). */
+function withExternalDataFlag(data: Buffer, file: string): string {
+  let c: Record<string, unknown>;
+  try { c = JSON.parse(data.toString('utf8')); } catch { throw new InputError(file, 'not valid JSON'); }
+  const tjs = (c['transformers.js_config'] ?? {}) as Record<string, unknown>;
+  const ext = (tjs.use_external_data_format ?? {}) as Record<string, unknown>;
+  c['transformers.js_config'] = { ...tjs, use_external_data_format: { ...ext, [path.basename(MODEL_FILE)]: 1 } };
+  return JSON.stringify(c, null, 2) + '\n';
 }
