@@ -104,6 +104,7 @@ export const quantizeCommand: Command = {
 export function printQuantized(r: QuantizeFolderResult, kind: string, out: string, verbose: boolean): void {
   const rep = r.result.report;
   console.log(`method      ${kind} ${JSON.stringify(r.record.method)}`);
+  if (r.resumed) console.log(`resumed     ${r.resumed} weights from the interrupted run in ${out}.partial`);
   console.log(`quantized   ${rep.converted.length} weights in ${(r.passMs / 1000).toFixed(2)} s; skipped ${rep.skipped.length} nodes${verbose || !rep.skipped.length ? '' : ' (--verbose says why)'}`);
   for (const n of rep.notes) console.log(`note        ${n}`);
   console.log(`size        ${r.outBytes.toLocaleString('en-US')} bytes (${((100 * r.outBytes) / r.sourceBytes).toFixed(1)}% of ${r.sourceBytes.toLocaleString('en-US')})`);

@@ -4,7 +4,7 @@ import { Tensor } from '../ir/tensor.js';
 import { quantizeMatrix, type QuantScheme } from '../quant/primitives.js';
 import { toFloat32 } from '../hf/safetensors.js';
 import { UsageError } from '../util/errors.js';
-import { emptyReport, type PassContext, type PassResult, type QuantMethod } from './pass.js';
+import { emptyReport, journaled, type PassContext, type PassResult, type QuantMethod } from './pass.js';
 import { requireSome, selectWeights, type SelectableConfig, type WeightSite } from './select.js';
 
 /**
@@ -95,14 +95,18 @@ export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
       const key = `${s.weight.name}|${granularity === 'tensor' ? 't' : s.inAxis}|${symmetric}|${reduceRange}`;
       let w = cache.get(key);
       if (w) return w;
-      const x = toFloat32(s.tensor).data as Float32Array;
-      const { q, params } = quantizeMatrix(x, s.rows, s.cols, scheme);
+      const [qt, st, zt] = journaled(ctx, `dynamic-int8|${key}|${config.pattern}`, () => {
+        const x = toFloat32(s.tensor).data as Float32Array;
+        const { q, params } = quantizeMatrix(x, s.rows, s.cols, scheme);
+        const scaleDims = granularity === 'tensor' ? [] : [params.scale.length];
+        const out = [new Tensor(scheme.type, [s.rows, s.cols], q), new Tensor('float32', scaleDims, params.scale)];
+        return symmetric ? out : [...out, new Tensor('uint8', scaleDims, Uint8Array.from(params.zeroPoint))];
+      });
       const base = s.weight.name;
       const suffix = granularity === 'tensor' ? '' : s.inAxis === 0 ? '' : '_rows';
-      const scaleDims = granularity === 'tensor' ? [] : [params.scale.length];
-      const qv = g.addInitializer(g.uniqueName(`${base}_quantized${suffix}`), new Tensor(scheme.type, [s.rows, s.cols], q));
-      const scale = g.addInitializer(g.uniqueName(`${base}_scale${suffix}`), new Tensor('float32', scaleDims, params.scale));
-      const zeroPoint = symmetric ? null : g.addInitializer(g.uniqueName(`${base}_zero_point${suffix}`), new Tensor('uint8', scaleDims, Uint8Array.from(params.zeroPoint)));
+      const qv = g.addInitializer(g.uniqueName(`${base}_quantized${suffix}`), qt);
+      const scale = g.addInitializer(g.uniqueName(`${base}_scale${suffix}`), st);
+      const zeroPoint = symmetric ? null : g.addInitializer(g.uniqueName(`${base}_zero_point${suffix}`), zt);
       w = { q: qv, scale, zeroPoint, scheme };
       cache.set(key, w);
       report.converted.push(base);

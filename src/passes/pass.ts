@@ -1,3 +1,4 @@
+import type { Tensor } from '../ir/tensor.js';
 import type { Model } from '../ir/graph.js';
 
 /** Every method's config is JSON data with a `kind`; the same string names the CLI method and the report row. */
@@ -6,7 +7,15 @@ export interface MethodConfig { kind: string }
 export interface PassContext {
   /** Called with a reason for every weight/node the pass skipped or changed (printed by --verbose). */
   explain(message: string): void;
+  /**
+   * Where a resumable run keeps each quantized weight (passes/journal.ts): `compute` runs only
+   * when `key` was not made by an interrupted earlier run. Absent: compute every time.
+   */
+  journal?: { tensors(key: string, compute: () => Tensor[]): Tensor[] };
 }
+
+/** `compute()` through the context's journal when there is one. */
+export const journaled = (ctx: PassContext, key: string, compute: () => Tensor[]): Tensor[] => ctx.journal?.tensors(key, compute) ?? compute();
 
 export interface PassReport {
   /** Weights (initializer names) the pass quantized or converted. */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LoadedModel } from '../load/index.js';
 import { SpillFile, withSpill } from '../ir/spill.js';
+import { QuantJournal } from './journal.js';
 import { lazyLoads } from '../ir/tensor.js';
 import { UsageError } from '../util/errors.js';
 import { checkOutFolder, writeQuantizedFolder, type QuantizedRecord, type SourceInfo } from './output.js';
@@ -34,6 +35,11 @@ export interface QuantizeFolderOptions {
   explain?: (message: string) => void;
   /** Spill the pass's new weights to disk as they are made (default: when FP32 weights exceed SPILL_ABOVE), or to this file. */
   spill?: boolean | SpillFile;
+  /**
+   * Keep each quantized weight in `<out>.partial/` as it is made, so an interrupted run resumes
+   * (default: for models past SPILL_ABOVE, where a run takes minutes).
+   */
+  resumable?: boolean;
   /** Source weights read so far (of `total`) and their FP32 bytes: the pass and the writer read each once. */
   onProgress?: (done: number, total: number, bytes: number) => void;
 }
@@ -41,7 +47,11 @@ export interface QuantizeFolderOptions {
 /** FP32 weight bytes above which quantization spills its outputs to disk (models near this machine's memory). */
 export const SPILL_ABOVE = 4e9;
 
-export interface QuantizeFolderResult { record: QuantizedRecord; result: PassResult; passMs: number; sourceBytes: number; outBytes: number }
+export interface QuantizeFolderResult {
+  record: QuantizedRecord; result: PassResult; passMs: number; sourceBytes: number; outBytes: number;
+  /** Weights taken from an interrupted earlier run's `<out>.partial/`. */
+  resumed: number;
+}
 
 /** Load → run the method on the KV-cache graph → write a model folder that `loadModel` and `quantlab eval` read unchanged. */
 export async function quantizeToFolder(opts: QuantizeFolderOptions): Promise<QuantizeFolderResult> {
@@ -56,6 +66,10 @@ export async function quantizeToFolder(opts: QuantizeFolderOptions): Promise<Qua
   // Past SPILL_ABOVE bytes of FP32 weights the pass's outputs go to an unlinked temp file as they
   // are made (the inputs are read lazily): peak memory stays far below the model's size.
   const spill = opts.spill instanceof SpillFile ? opts.spill : (opts.spill ?? weightBytes > SPILL_ABOVE) ? new SpillFile() : null;
+  const journal = (opts.resumable ?? weightBytes > SPILL_ABOVE)
+    ? new QuantJournal(`${path.resolve(opts.out)}.partial`, JSON.stringify({ source: source.hash, method: config }))
+    : null;
+  if (journal) ctx.journal = journal;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   // Progress: each source weight is read lazily once, by the pass or else by the writer.
@@ -85,7 +99,9 @@ export async function quantizeToFolder(opts: QuantizeFolderOptions): Promise<Qua
     });
     const sourceBytes = opts.model.files.reduce((s, f) => s + fs.statSync(f).size, 0);
     const outBytes = Object.entries(record.model.files).filter(([f]) => f.startsWith('onnx/')).reduce((s, [, n]) => s + n, 0);
-    return { record, result, passMs, sourceBytes, outBytes };
+    const resumed = journal?.reused ?? 0;
+    journal?.remove();
+    return { record, result, passMs, sourceBytes, outBytes, resumed };
   } finally {
     lazyLoads.listener = prevListener;
   }

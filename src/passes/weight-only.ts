@@ -5,7 +5,7 @@ import { packNBits } from '../quant/nbits-pack.js';
 import { quantizeMatrix, transpose } from '../quant/primitives.js';
 import { BLOCK_ALGORITHMS, type BlockFormat } from '../quant/rtn.js';
 import { UsageError } from '../util/errors.js';
-import { emptyReport, type PassContext, type PassResult, type QuantMethod } from './pass.js';
+import { emptyReport, journaled, type PassContext, type PassResult, type QuantMethod } from './pass.js';
 import { requireSome, selectWeights, type SelectableConfig, type WeightSite } from './select.js';
 
 /**
@@ -102,15 +102,18 @@ export function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx: PassC
     const key = `${site.weight.name}|${site.inAxis}|${fmt.bits}|${fmt.blockSize}|${fmt.symmetric}`;
     let p = packed.get(key);
     if (!p) {
-      const w = toFloat32(site.tensor).data as Float32Array;
-      const rows = site.inAxis === 1 ? w : transpose(w, site.rows, site.cols); // → [N, K]
-      const t = packNBits(quantizer(rows, site.outDim, site.inDim, fmt));
+      const [b, scales, zp] = journaled(ctx, `${c.kind}|${c.algorithm}|${key}`, () => {
+        const w = toFloat32(site.tensor).data as Float32Array;
+        const rows = site.inAxis === 1 ? w : transpose(w, site.rows, site.cols); // → [N, K]
+        const t = packNBits(quantizer(rows, site.outDim, site.inDim, fmt));
+        return t.zeroPoints ? [t.b, t.scales, t.zeroPoints] : [t.b, t.scales];
+      });
       const base = `${site.weight.name}_Q${fmt.bits}`;
       p = {
         values: {
-          b: g.addInitializer(g.uniqueName(base), t.b),
-          scales: g.addInitializer(g.uniqueName(`${base}_scales`), t.scales),
-          zp: t.zeroPoints ? g.addInitializer(g.uniqueName(`${base}_zp`), t.zeroPoints) : null,
+          b: g.addInitializer(g.uniqueName(base), b),
+          scales: g.addInitializer(g.uniqueName(`${base}_scales`), scales),
+          zp: zp ? g.addInitializer(g.uniqueName(`${base}_zp`), zp) : null,
         },
       };
       packed.set(key, p);
