@@ -35,7 +35,11 @@ export class SpillFile {
     const fd = this.fd, len = b.length, dtype = t.dtype, dims = [...t.dims];
     return new Tensor(dtype, dims, () => {
       const buf = new Uint8Array(len);
-      for (let o = 0; o < len;) o += fs.readSync(fd, buf, o, Math.min(len - o, 1 << 30), at + o);
+      for (let o = 0; o < len;) {
+        const n = fs.readSync(fd, buf, o, Math.min(len - o, 1 << 30), at + o);
+        if (n <= 0) throw new Error(`spilled weight data ends at byte ${at + o}`);
+        o += n;
+      }
       return Tensor.fromBytes(dtype, dims, buf).data;
     });
   }

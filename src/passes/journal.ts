@@ -68,15 +68,24 @@ export class QuantJournal {
     const fd = this.dataFd;
     return new Tensor(t.dtype, t.dims, () => {
       const buf = new Uint8Array(t.length);
-      for (let o = 0; o < t.length;) o += fs.readSync(fd, buf, o, Math.min(t.length - o, 1 << 30), t.offset + o);
+      for (let o = 0; o < t.length;) o += readSome(fd, buf, o, t.length - o, t.offset + o);
       return Tensor.fromBytes(t.dtype, t.dims, buf).data;
     });
   }
 
-  /** The run finished: the model folder holds everything. */
+  /**
+   * The run finished: the model folder holds everything. The files are unlinked but the data file
+   * stays open, since the returned model's weights may still be read from it (bench evaluates it).
+   */
   remove(): void {
-    fs.closeSync(this.dataFd);
     fs.closeSync(this.journalFd);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** One positional read; running out of file (a journal truncated under us) is an error, not a loop. */
+export function readSome(fd: number, buf: Uint8Array, at: number, len: number, pos: number): number {
+  const n = fs.readSync(fd, buf, at, Math.min(len, 1 << 30), pos);
+  if (n <= 0) throw new Error(`weight data ends at byte ${pos}: the file was truncated or closed`);
+  return n;
 }
