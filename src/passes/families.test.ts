@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { loadModel } from '../load/index.js';
 import { fixtureDir, readReference, relL2, runLogits } from '../testing/fixtures.js';
 import type { MethodConfig } from './pass.js';
@@ -18,8 +18,13 @@ const FAMILIES = ['llama3-rope', 'qwen2-bias', 'qwen3-qknorm', 'mistral-window',
 const tokenizer = { encode: (s: string) => Array.from(s, (ch) => ch.charCodeAt(0) % 64) };
 const ctx: TextPassContext = { explain: () => {}, tokenizer, session: { threads: 1 } };
 
+const dirs: string[] = [];
+after(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
+
 function textFile(): string {
-  const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-fam-')), 'text.txt');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-fam-'));
+  dirs.push(dir);
+  const f = path.join(dir, 'text.txt');
   let s = '';
   for (let i = 0; s.length < 4000; i++) s += `${i % 7} the cat sat on the mat ${i % 3}. `;
   fs.writeFileSync(f, s);
