@@ -75,7 +75,7 @@ export function recommend(rows: MethodRow[], opts: RecommendOptions = {}): Recom
     if (fast.method === BASELINE && base) out.push({ id, kind: 'none', title, method: null, text: `No method${qual} ${phase}s faster than FP32 (${ms}).` });
     // Timing noise on a shared machine is a few percent: a smaller gain is not a recommendation.
     else if (base && isNum(speedup(fast)) && speedup(fast)! < MIN_SPEEDUP) out.push({ id, kind: 'none', title, method: null, text: `No method${qual} ${phase}s measurably faster than FP32: the fastest, ${code(fast.method)}, reaches ${times(speedup(fast))} (below ${times(MIN_SPEEDUP)}).` });
-    else out.push({ id, kind: 'pick', title, method: fast.method, text: `${code(fast.method)}: ${ms}, ${times(speedup(fast))} FP32's speed; ${quality(fast)}.` });
+    else out.push({ id, kind: 'pick', title, method: fast.method, text: `${code(fast.method)}: ${ms}${speedup(fast) == null ? '' : `, ${times(speedup(fast))} FP32's speed`}; ${quality(fast)}.` });
   }
 
   if (measured && base) {
