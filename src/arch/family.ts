@@ -52,13 +52,12 @@ const SLOT_KIND: Record<LinearSlot | NormSlot, 'linear' | 'norm'> = {
   norm1: 'norm', norm2: 'norm', qNorm: 'norm', kNorm: 'norm', postAttnNorm: 'norm', postMlpNorm: 'norm',
 };
 
-const graphDims = (s: CheckpointTensor): number[] => (s.transform === 'transpose' ? [s.shape[1], s.shape[0]] : [...s.shape]);
-
-/** Checkpoint layout → graph layout. */
+/** Checkpoint layout → graph layout; a lazy tensor stays lazy (laid out when its data is read). */
 export function toGraphLayout(t: Tensor, transform: CheckpointTensor['transform']): Tensor {
-  if (transform === 'transpose') return transpose2d(t);
-  if (transform === 'plus-one') return new Tensor('float32', t.dims, (t.data as Float32Array).map((x) => 1 + x));
-  return t;
+  if (!transform) return t;
+  const dims = transform === 'transpose' ? [t.dims[1], t.dims[0]] : [...t.dims];
+  const layout = () => (transform === 'transpose' ? transpose2d(t) : new Tensor('float32', t.dims, (t.data as Float32Array).map((x) => 1 + x))).data;
+  return new Tensor('float32', dims, t.lazy ? layout : layout());
 }
 
 /** Graph layout → checkpoint layout (the training checkpoint writer). */
@@ -135,7 +134,7 @@ export function loadWeights(family: Family, cfg: DecoderConfig, tensors: Map<str
     let f: Tensor;
     try { f = toFloat32(t); } catch { throw new InputError(file, `tensor '${name}' is ${t.dtype}, expected a float type`); }
     // A lazy checkpoint tensor stays lazy: read, converted and laid out when a pass or the writer asks.
-    return { name, tensor: f.lazy && s.transform ? new Tensor('float32', graphDims(s), () => toGraphLayout(f, s.transform).data) : toGraphLayout(f, s.transform) };
+    return { name, tensor: toGraphLayout(f, s.transform) };
   });
   const extra = [...tensors.keys()].find((n) => !used.has(n) && !IGNORED.test(n));
   if (extra) throw new InputError(file, `tensor '${extra}' is not part of a ${cfg.arch} model as config.json describes it${unusedHint(extra)}`);

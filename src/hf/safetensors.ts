@@ -4,7 +4,7 @@ import { type DType, viewAs } from '../ir/dtype.js';
 import { Tensor, numel } from '../ir/tensor.js';
 import { halfArrayToF32 } from '../util/half.js';
 import { InputError } from '../util/errors.js';
-import { writeFileAtomic } from '../util/fsx.js';
+import { readFully, writeFileAtomic } from '../util/fsx.js';
 
 const ST_DTYPES: Record<string, { dtype: DType; bytes: number }> = {
   F32: { dtype: 'float32', bytes: 4 }, F16: { dtype: 'float16', bytes: 2 }, BF16: { dtype: 'bfloat16', bytes: 2 },
@@ -14,17 +14,9 @@ const ST_DTYPES: Record<string, { dtype: DType; bytes: number }> = {
 
 export interface SafetensorsFile { tensors: Map<string, Tensor>; metadata: Record<string, string> }
 
-/** `len` bytes of `file` from `pos` (files past Node's 2 GiB readFileSync limit too). */
-function readRange(fd: number, file: string, pos: number, len: number): Buffer {
-  const b = Buffer.allocUnsafeSlow(len);
-  let off = 0;
-  while (off < len) {
-    const n = fs.readSync(fd, b, off, Math.min(len - off, 1 << 30), pos + off);
-    if (n <= 0) throw new InputError(file, `truncated safetensors file (expected ${len} bytes at offset ${pos})`);
-    off += n;
-  }
-  return b;
-}
+/** `len` bytes of `file` from `pos`. */
+const readRange = (fd: number, file: string, pos: number, len: number): Buffer =>
+  readFully(fd, len, pos, () => new InputError(file, `truncated safetensors file (expected ${len} bytes at offset ${pos})`));
 
 /**
  * Parse a .safetensors file's header, validating every entry against the file size. The tensors

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { readFully, writeAll } from '../util/fsx.js';
+import type { DType } from './dtype.js';
 import { Tensor } from './tensor.js';
 
 /** Tensors smaller than this stay in memory. */
@@ -28,21 +30,26 @@ export class SpillFile {
     if (t.lazy || t.byteLength < this.minBytes) return t;
     const b = t.bytes();
     const at = this.offset;
-    for (let o = 0; o < b.length;) o += fs.writeSync(this.fd, b, o, b.length - o, at + o);
+    writeAll(this.fd, b, at);
     this.offset += b.length;
     this.bytes += b.length;
-    // The loader must not capture `t`: that would keep the in-memory copy alive.
-    const fd = this.fd, len = b.length, dtype = t.dtype, dims = [...t.dims];
-    return new Tensor(dtype, dims, () => {
-      const buf = new Uint8Array(len);
-      for (let o = 0; o < len;) {
-        const n = fs.readSync(fd, buf, o, Math.min(len - o, 1 << 30), at + o);
-        if (n <= 0) throw new Error(`spilled weight data ends at byte ${at + o}`);
-        o += n;
-      }
-      return Tensor.fromBytes(dtype, dims, buf).data;
-    });
+    return fileTensor(this.fd, { dtype: t.dtype, dims: t.dims, offset: at, length: b.length });
   }
+}
+
+/** Where a tensor's bytes sit in an open file. */
+export interface FileSlice { dtype: DType; dims: number[]; offset: number; length: number }
+
+/**
+ * A lazy tensor reading `s` from `fd` (spilled and journaled weights). It holds only the slice's
+ * numbers, never the tensor that was written: that would keep the in-memory copy alive.
+ */
+export function fileTensor(fd: number, s: FileSlice): Tensor {
+  const { dtype, offset, length } = s, dims = [...s.dims];
+  return new Tensor(dtype, dims, () => {
+    const buf = readFully(fd, length, offset, () => new Error(`weight data ends before byte ${offset + length}: the file was truncated or closed`));
+    return Tensor.fromBytes(dtype, dims, buf).data;
+  });
 }
 
 let active: SpillFile | null = null;

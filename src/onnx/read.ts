@@ -4,6 +4,7 @@ import { dtypeFromCode, type DType, viewAs, type TypedArray } from '../ir/dtype.
 import { Graph, Model, type Attr, type Dim, type ValueType } from '../ir/graph.js';
 import { numel, Tensor } from '../ir/tensor.js';
 import { InputError } from '../util/errors.js';
+import { readFully } from '../util/fsx.js';
 import { ATTR_TYPE, EXTERNAL, modelProtoType, toNum } from './schema.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -129,16 +130,8 @@ function checkedFromBytes(dtype: DType, dims: number[], bytes: Uint8Array, file:
 }
 
 function readRange(file: string, offset: number, len: number): Uint8Array {
-  const buf = new Uint8Array(len);
   const fd = fs.openSync(file, 'r');
-  try {
-    for (let o = 0; o < len;) {
-      const n = fs.readSync(fd, buf, o, Math.min(len - o, 1 << 30), offset + o);
-      if (n <= 0) throw new InputError(file, `external data ends before byte ${offset + len}`);
-      o += n;
-    }
-  } finally { fs.closeSync(fd); }
-  return buf;
+  try { return readFully(fd, len, offset, () => new InputError(file, `external data ends before byte ${offset + len}`)); } finally { fs.closeSync(fd); }
 }
 
 function bitsOf(d: DType): number {

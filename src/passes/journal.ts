@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Tensor } from '../ir/tensor.js';
-import type { DType } from '../ir/dtype.js';
+import { fileTensor, type FileSlice } from '../ir/spill.js';
+import type { Tensor } from '../ir/tensor.js';
+import { writeAll } from '../util/fsx.js';
 
-interface Entry { key: string; tensors: { dtype: DType; dims: number[]; offset: number; length: number }[] }
+interface Entry { key: string; tensors: FileSlice[] }
 
 /**
  * The quantized weights of an unfinished `quantize`, kept in `<out>.partial/` as they are made
@@ -48,12 +49,12 @@ export class QuantJournal {
   /** The tensors journaled under `key`, or `compute()`'s, journaled now; either way read lazily from disk. */
   tensors(key: string, compute: () => Tensor[]): Tensor[] {
     const hit = this.index.get(key);
-    if (hit) { this.reused++; return hit.tensors.map((t) => this.lazy(t)); }
+    if (hit) { this.reused++; return hit.tensors.map((t) => fileTensor(this.dataFd, t)); }
     const out = compute();
     const entry: Entry = { key, tensors: [] };
     for (const t of out) {
       const b = t.bytes();
-      for (let o = 0; o < b.length;) o += fs.writeSync(this.dataFd, b, o, b.length - o, this.offset + o);
+      writeAll(this.dataFd, b, this.offset);
       entry.tensors.push({ dtype: t.dtype, dims: [...t.dims], offset: this.offset, length: b.length });
       this.offset += b.length;
     }
@@ -61,16 +62,7 @@ export class QuantJournal {
     fs.writeSync(this.journalFd, JSON.stringify(entry) + '\n');
     this.index.set(key, entry);
     this.computed++;
-    return entry.tensors.map((t) => this.lazy(t));
-  }
-
-  private lazy(t: Entry['tensors'][number]): Tensor {
-    const fd = this.dataFd;
-    return new Tensor(t.dtype, t.dims, () => {
-      const buf = new Uint8Array(t.length);
-      for (let o = 0; o < t.length;) o += readSome(fd, buf, o, t.length - o, t.offset + o);
-      return Tensor.fromBytes(t.dtype, t.dims, buf).data;
-    });
+    return entry.tensors.map((t) => fileTensor(this.dataFd, t));
   }
 
   /**
@@ -81,11 +73,4 @@ export class QuantJournal {
     fs.closeSync(this.journalFd);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-/** One positional read; running out of file (a journal truncated under us) is an error, not a loop. */
-export function readSome(fd: number, buf: Uint8Array, at: number, len: number, pos: number): number {
-  const n = fs.readSync(fd, buf, at, Math.min(len, 1 << 30), pos);
-  if (n <= 0) throw new Error(`weight data ends at byte ${pos}: the file was truncated or closed`);
-  return n;
 }

@@ -21,9 +21,20 @@ export function writeFileAtomicWith(file: string, write: (fd: number) => void): 
   fs.renameSync(tmp, file);
 }
 
-/** Write all of `b` at the descriptor's position. */
-export function writeAll(fd: number, b: Uint8Array): void {
-  for (let o = 0; o < b.length;) o += fs.writeSync(fd, b, o, b.length - o);
+/** Write all of `b` at the descriptor's position, or at `pos`. */
+export function writeAll(fd: number, b: Uint8Array, pos?: number): void {
+  for (let o = 0; o < b.length;) o += fs.writeSync(fd, b, o, b.length - o, pos === undefined ? null : pos + o);
+}
+
+/** Exactly `len` bytes of `fd` from `pos` (past 2 GiB too); a file that ends first throws `short()`, never loops. */
+export function readFully(fd: number, len: number, pos: number, short: () => Error): Buffer {
+  const b = Buffer.allocUnsafeSlow(len);
+  for (let o = 0; o < len;) {
+    const n = fs.readSync(fd, b, o, Math.min(len - o, 1 << 30), pos + o);
+    if (n <= 0) throw short();
+    o += n;
+  }
+  return b;
 }
 
 /** Write chunks (or a string) to `file` atomically. */
