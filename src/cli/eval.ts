@@ -69,8 +69,8 @@ export const evalCommand: Command = {
       if (kldBase) {
         const isFile = SavedLogits.isFile(kldBase);
         const base = isFile ? SavedLogits.read(kldBase) : loadModel(await resolveModelSpec(kldBase));
+        // A saved reference is checked against these windows by evaluateLockstep (its file named on a mismatch).
         const ref = base instanceof SavedLogits ? base : base.graph({ kvCache: false });
-        if (base instanceof SavedLogits) base.checkMatches(tokens, { ctx, stride, bos }, kldBase);
         // Dynamic activation scales span the whole batch: compare window by window.
         const q = await evaluateLockstep(ref, [{ name: 'model', model: graph }], tokens, { ctx, stride, bos, batchSize: 1, session, onProgress });
         const r = q.variants.get('model')!;

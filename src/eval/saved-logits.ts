@@ -38,7 +38,11 @@ export function tokensSha256(tokens: ArrayLike<number>): string {
 }
 
 export class SavedLogits {
-  constructor(readonly header: SavedLogitsHeader, readonly nll: Float32Array, readonly argmax: Int32Array, readonly ids: Int32Array, readonly logp: Float32Array) {}
+  constructor(
+    readonly header: SavedLogitsHeader, readonly nll: Float32Array, readonly argmax: Int32Array, readonly ids: Int32Array, readonly logp: Float32Array,
+    /** The file it was read from (named when a comparison is refused). */
+    readonly file?: string,
+  ) {}
 
   /** Whether `file` is a saved-logits file (else, for --kld-base, a model). */
   static isFile(file: string): boolean {
@@ -65,7 +69,7 @@ export class SavedLogits {
     const want = at + n * 8 + n * k * 8;
     if (buf.length !== want) throw new InputError(file, `saved-logits file has ${buf.length} bytes, its header (${n} tokens × top-${k}) needs ${want}`);
     const view = <T>(C: new (b: ArrayBuffer, o: number, l: number) => T, off: number, len: number) => new C(buf.buffer.slice(buf.byteOffset + off, buf.byteOffset + off + len * 4), 0, len);
-    return new SavedLogits(h, view(Float32Array, at, n), view(Int32Array, at + 4 * n, n), view(Int32Array, at + 8 * n, n * k), view(Float32Array, at + 8 * n + 4 * n * k, n * k));
+    return new SavedLogits(h, view(Float32Array, at, n), view(Int32Array, at + 4 * n, n), view(Int32Array, at + 8 * n, n * k), view(Float32Array, at + 8 * n + 4 * n * k, n * k), file);
   }
 
   write(file: string): void {
@@ -79,7 +83,7 @@ export class SavedLogits {
   }
 
   /** Refuse a comparison on other windows than the ones saved (one line naming the field). */
-  checkMatches(tokens: ArrayLike<number>, o: { ctx: number; stride: number; bos?: number }, file = this.header.source.model): void {
+  checkMatches(tokens: ArrayLike<number>, o: { ctx: number; stride: number; bos?: number }, file = this.file ?? this.header.source.model): void {
     const h = this.header;
     const bad = (what: string, saved: unknown, now: unknown) => new InputError(file, `saved logits were computed with ${what} ${saved}, this run uses ${now}`);
     if (h.ctx !== o.ctx) throw bad('--ctx', h.ctx, o.ctx);
