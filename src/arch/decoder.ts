@@ -65,12 +65,12 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
     x = b.op('Add', [x, b.op('Gather', [b.weight(pe.name, pe.tensor), posIds], { axis: 0 }, { name: 'embed_positions' })]);
   }
   // RoPE tables per layer kind: Gemma 3's sliding layers have their own base.
-  const ropes: Partial<Record<LayerType, Rotary>> = {};
+  const ropes: Record<string, Rotary> = {};
   const ropeFor = (t: LayerType): Rotary | null => {
     if (cfg.positions !== 'rope') return null;
-    const r = t === 'sliding' && cfg.localRope ? cfg.localRope : cfg.rope!;
-    const key: LayerType = r === cfg.rope ? 'full' : 'sliding';
-    return (ropes[key] ??= b.scope(key === 'full' ? 'rotary' : 'rotary_local', () => rotaryTables(b, r, posIds, S, key === 'full' ? 'rotary' : 'rotary_local')));
+    const local = t === 'sliding' && !!cfg.localRope;
+    const name = local ? 'rotary_local' : 'rotary';
+    return (ropes[name] ??= b.scope(name, () => rotaryTables(b, local ? cfg.localRope! : cfg.rope!, posIds, S, name)));
   };
   const attnScale = cfg.attentionScale ?? 1 / Math.sqrt(D);
 
