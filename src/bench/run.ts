@@ -63,7 +63,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   let methods = parseMethods(opts.methods ?? defaultMethods());
   // The FP32 weights' bytes come from the headers (lazy tensors): a baseline that cannot fit in this
   // machine's memory is not run, and the report says what it would need.
-  const fp32Bytes = loaded.graph({ kvCache: true }).graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+  const fp32Bytes = loaded.graph({ kvCache: true }).graph.initializerBytes();
   const notRun: BenchReport['failures'] = [];
   const need = runMemoryBytes(fp32Bytes), have = opts.memoryLimitBytes ?? os.totalmem();
   if (need > have) {

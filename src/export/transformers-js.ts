@@ -159,7 +159,7 @@ function writeVariant(out: string, spec: DtypeSpec, built: { model: Model; steps
   const file = path.join(out, 'onnx', name);
   // transformers.js looks for `${file}_data` (then _data_1, …) when config.json lists the file in use_external_data_format.
   const dataName = `${name}_data`;
-  const bytes = built.model.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+  const bytes = built.model.graph.initializerBytes();
   const external = ext === 'always' || bytes > EXTERNAL_AUTO_BYTES;
   const m = built.model;
   const w = writeModel(m, file, external ? { externalData: { location: dataName } } : {});

@@ -74,6 +74,9 @@ export class Graph {
 
   initializers(): Value[] { return [...this.values.values()].filter((v) => v.constant !== null); }
 
+  /** Bytes of every initializer's elements (from dims and dtype: a lazy tensor is not read). */
+  initializerBytes(): number { return this.initializers().reduce((s, v) => s + v.constant!.byteLength, 0); }
+
   /** A name not yet used in this graph, built from `base`. */
   uniqueName(base: string): string {
     if (!this.values.has(base) && !this.nodes.some((n) => n.name === base)) return base;

@@ -69,7 +69,7 @@ export function encodeModelChunks(model: Model): Uint8Array[] {
 /** Write `file` (and its external data file) atomically. Returns the bytes written per file. */
 export function writeModel(model: Model, file: string, opts: WriteOptions = {}): { model: number; externalData: number } {
   let ext = opts.externalData;
-  const total = model.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+  const total = model.graph.initializerBytes();
   if (!ext && total > PROTOBUF_LIMIT - 64 * 2 ** 20) ext = { location: `${path.basename(file)}_data`, threshold: 1024 }; // Optimum's naming
   if (ext) {
     const extPath = path.join(path.dirname(file), ext.location);

@@ -87,7 +87,7 @@ export function writeQuantizedFolder(opts: WriteQuantizedOptions): QuantizedReco
 
   const file = path.join(out, MODEL_FILE);
   const dataFile = path.join(out, 'onnx', DATA_FILE);
-  const bytes = opts.model.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+  const bytes = opts.model.graph.initializerBytes();
   const external = bytes > (opts.externalDataThreshold ?? 2 ** 30);
   const written = writeModel(opts.model, file, external ? { externalData: { location: DATA_FILE } } : {});
   // A previous, larger run's side file would be counted as part of this model by loadModel.

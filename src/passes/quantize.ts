@@ -62,7 +62,7 @@ export async function quantizeToFolder(opts: QuantizeFolderOptions): Promise<Qua
   const graph = opts.model.graph({ kvCache: true });
   // Methods that run the model on text (static-int8 calibration) read the tokenizer from the context.
   const ctx: PassContext & { tokenizer?: LoadedModel['tokenizer'] } = { explain: opts.explain ?? (() => {}), tokenizer: opts.model.tokenizer };
-  const weightBytes = graph.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+  const weightBytes = graph.graph.initializerBytes();
   // Past SPILL_ABOVE bytes of FP32 weights the pass's outputs go to an unlinked temp file as they
   // are made (the inputs are read lazily): peak memory stays far below the model's size.
   const spill = opts.spill instanceof SpillFile ? opts.spill : (opts.spill ?? weightBytes > SPILL_ABOVE) ? new SpillFile() : null;

@@ -36,7 +36,7 @@ export async function createSession(model: Model, opts: SessionOptions = {}): Pr
   };
   if (opts.profilePrefix) { so.enableProfiling = true; so.profileFilePrefix = opts.profilePrefix; }
   if (opts.optimizedModelPath) so.optimizedModelFilePath = opts.optimizedModelPath;
-  const bytes = model.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+  const bytes = model.graph.initializerBytes();
   if (bytes < INLINE_LIMIT) return ort.InferenceSession.create(encodeModel(model), so);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-'));
   try {
