@@ -1,6 +1,7 @@
 import { Builder, float } from '../ir/builder.js';
 import { Graph, Model, type Value } from '../ir/graph.js';
 import type { DecoderConfig, DecoderWeights, LayerType, Linear, Norm } from './config.js';
+import { attend, ATTENTION_FORM_KEY, SPLIT_PAST } from './attention.js';
 import { applyRotary, rotaryTables, type Rotary } from './rope.js';
 
 export interface GraphForm {
@@ -36,25 +37,35 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
     }
   }
 
-  // Lengths: T new tokens, P past tokens, S = P + T.
+  // Lengths: T new tokens, P past tokens (or cache slots), S = P + T keys.
   const types: LayerType[] = cfg.layerTypes ?? Array.from({ length: cfg.numLayers }, () => 'full');
-  const { masks, posIds, S } = b.scope('mask', () => {
+  const { masks, posIds, pastSplit } = b.scope('mask', () => {
     const T = b.op('Gather', [b.op('Shape', [ids]), b.scalarI64(1)], { axis: 0 });
     const P = past.length ? b.op('Gather', [b.op('Shape', [past[0].key]), b.scalarI64(2)], { axis: 0 }) : b.scalarI64(0);
     const S = b.op('Add', [P, T]);
-    const qPos = b.op('Range', [P, S, b.scalarI64(1)]);
-    const kPos = b.op('Range', [b.scalarI64(0), S, b.scalarI64(1)]);
-    const q = b.op('Unsqueeze', [qPos, b.constI64([1])]), k = b.op('Unsqueeze', [kPos, b.constI64([0])]);
-    // causal[t, s] = s <= P + t
-    const causal = b.op('LessOrEqual', [k, q]);
-    const pad = mask ? b.op('Unsqueeze', [b.op('Cast', [mask], { to: 9 }), b.constI64([1, 2])]) : null; // [B,1,1,S]
-    // Additive mask, computed once per kind: 0 where attending, the lowest float where masked.
-    const additive = (m: Value) => b.op('Where', [pad ? b.op('And', [m, pad]) : m, b.scalarF32(0), b.scalarF32(F32_LOWEST)]);
+    // Key positions: with an attention_mask, the count of real keys before each (transformers'
+    // cumsum − 1), so padding and unused cache slots (mask 0) take no position and a runtime may
+    // feed a cache buffer larger than its content; without one, 0..S−1. Queries are the last T keys.
+    let kPos: Value, qPos: Value;
+    if (mask) {
+      kPos = b.op('Sub', [b.op('CumSum', [mask, b.scalarI64(1)]), b.scalarI64(1)]); // [B,S]
+      qPos = b.op('Slice', [kPos, b.op('Neg', [b.op('Unsqueeze', [T, b.constI64([0])])]), b.constI64([2 ** 62]), b.constI64([1])]); // [B,T]
+    } else {
+      kPos = b.op('Unsqueeze', [b.op('Range', [b.scalarI64(0), S, b.scalarI64(1)]), b.constI64([0])]); // [1,S]
+      qPos = b.op('Unsqueeze', [b.op('Range', [P, S, b.scalarI64(1)]), b.constI64([0])]); // [1,T]
+    }
+    const k = b.op('Unsqueeze', [kPos, b.constI64([1])]), q = b.op('Unsqueeze', [qPos, b.constI64([2])]); // [B,1,S], [B,T,1]
+    // causal[b, t, s] = pos(s) <= pos(t), over real keys only.
+    let causal = b.op('LessOrEqual', [k, q]);
+    if (mask) causal = b.op('And', [causal, b.op('Unsqueeze', [b.op('Cast', [mask], { to: 9 }), b.constI64([1])])]);
+    // Additive mask [B,1,T,S], computed once per kind: 0 where attending, the lowest float where masked.
+    const additive = (m: Value) => b.op('Where', [b.op('Unsqueeze', [m, b.constI64([1])]), b.scalarF32(0), b.scalarF32(F32_LOWEST)]);
     const masks: Partial<Record<LayerType, Value>> = {};
     if (types.includes('full')) masks.full = additive(causal);
-    // Sliding window W (transformers' sliding_window_overlay): s > P + t − W.
+    // Sliding window W (transformers' sliding_window_overlay): pos(s) > pos(t) − W.
     if (types.includes('sliding')) masks.sliding = additive(b.op('And', [causal, b.op('Greater', [b.op('Add', [k, b.scalarI64(cfg.slidingWindow!)]), q])], {}, { name: 'window' }));
-    return { masks, S, posIds: positionIds ?? b.op('Unsqueeze', [qPos, b.constI64([0])]) };
+    const pastSplit = past.length ? b.op('Concat', [b.op('Unsqueeze', [P, b.constI64([0])]), b.op('Unsqueeze', [T, b.constI64([0])])], { axis: 0 }, { name: 'past_split' }) : null;
+    return { masks, pastSplit, posIds: positionIds ?? b.op('Unsqueeze', [b.op('Range', [P, S, b.scalarI64(1)]), b.constI64([0])]) };
   });
 
   const tok = b.weight(w.tokenEmbedding.name, w.tokenEmbedding.tensor);
@@ -70,7 +81,7 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
     if (cfg.positions !== 'rope') return null;
     const local = t === 'sliding' && !!cfg.localRope;
     const name = local ? 'rotary_local' : 'rotary';
-    return (ropes[name] ??= b.scope(name, () => rotaryTables(b, local ? cfg.localRope! : cfg.rope!, posIds, S, name)));
+    return (ropes[name] ??= b.scope(name, () => rotaryTables(b, local ? cfg.localRope! : cfg.rope!, posIds, name)));
   };
   const attnScale = cfg.attentionScale ?? 1 / Math.sqrt(D);
 
@@ -96,21 +107,11 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
       q = heads(q, H, 'q', lw.qNorm); k = heads(k, KVH, 'k', lw.kNorm); v = heads(v, KVH, 'v');
       if (rope) { q = applyRotary(b, q, rope, D, 'q'); k = applyRotary(b, k, rope, D, 'k'); }
       if (past.length) {
-        k = b.op('Concat', [past[i].key, k], { axis: 2 }, { name: 'k_concat', output: `present.${i}.key` });
-        v = b.op('Concat', [past[i].value, v], { axis: 2 }, { name: 'v_concat', output: `present.${i}.value` });
-        presents.push(k, v);
+        presents.push(
+          b.op('Concat', [past[i].key, k], { axis: 2 }, { name: 'k_concat', output: `present.${i}.key` }),
+          b.op('Concat', [past[i].value, v], { axis: 2 }, { name: 'v_concat', output: `present.${i}.value` }));
       }
-      if (KVH !== H) {
-        const rep = (t: Value, nm: string) => b.op('Reshape', [
-          b.op('Expand', [b.op('Unsqueeze', [t, b.constI64([2])]), b.constI64([1, 1, H / KVH, 1, 1])], {}, { name: `${nm}_expand` }),
-          b.constI64([0, H, -1, D])], {}, { name: `${nm}_repeat` });
-        k = rep(k, 'k'); v = rep(v, 'v');
-      }
-      let s = b.op('MatMul', [q, b.op('Transpose', [k], { perm: [0, 1, 3, 2] })], {}, { name: 'scores' });
-      s = b.op('Mul', [s, b.scalarF32(attnScale)]);
-      s = b.op('Add', [s, masks[types[i]]!], {}, { name: 'mask' });
-      const p = b.op('Softmax', [s], { axis: -1 });
-      let o = b.op('MatMul', [p, v], {}, { name: 'context' });
+      let o = attend(b, q, k, v, past[i] ?? null, pastSplit, masks[types[i]]!, { H, KVH, D }, attnScale);
       o = b.op('Reshape', [b.op('Transpose', [o], { perm: [0, 2, 1, 3] }), b.constI64([0, 0, H * D])]);
       return linear(b, o, lw.o, 'o_proj');
     });
@@ -154,6 +155,7 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
   model.metadata['quantlab.arch'] = cfg.arch;
   model.metadata['quantlab.form'] = form.kvCache ? 'kv-cache' : 'full-sequence';
   model.metadata['quantlab.config'] = JSON.stringify(cfg);
+  model.metadata[ATTENTION_FORM_KEY] = SPLIT_PAST;
   return model;
 }
 

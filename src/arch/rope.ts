@@ -90,19 +90,21 @@ export function ropeTables(r: RopeConfig, seqLen: number): { invFreq: Float32Arr
 export interface Rotary { cos: Value; sin: Value; dim: number }
 
 /**
- * cos/sin tables [B,1,T,rotaryDim] from position ids (HF rotate-half convention). `total` is the
- * sequence length S (past + new), which picks the `longrope` factors and the `dynamic` base.
+ * cos/sin tables [B,1,T,rotaryDim] from position ids (HF rotate-half convention). The sequence
+ * length (max position + 1) picks the `longrope` factors and the `dynamic` base.
  */
-export function rotaryTables(b: Builder, r: RopeConfig, posIds: Value, total: Value, name: string): Rotary {
+export function rotaryTables(b: Builder, r: RopeConfig, posIds: Value, name: string): Rotary {
   const s = r.scaling, dim = r.rotaryDim;
+  // The sequence length the scaled variants switch on: max(position_ids) + 1, as transformers has it.
+  const total = () => b.op('Add', [b.op('ReduceMax', [posIds], { keepdims: 0 }), b.scalarI64(1)], {}, { name: 'total_length' });
   const constInv = (t: Float32Array, n: string) => b.weight(`${name}.${n}`, new Tensor('float32', [dim / 2], t));
   let inv: Value;
   if (s?.type === 'longrope') {
-    const longer = b.op('Greater', [total, b.scalarI64(s.originalMax)]);
+    const longer = b.op('Greater', [total(), b.scalarI64(s.originalMax)]);
     inv = b.op('Where', [longer, constInv(ropeTables(r, s.originalMax + 1).invFreq, 'inv_freq_long'), constInv(ropeTables(r, 0).invFreq, 'inv_freq_short')]);
   } else if (s?.type === 'dynamic') {
     // θ' = θ·ρ^(d/(d−2)), ρ = max(1, factor·S/orig − (factor − 1))  ⇒  inv_i = inv0_i · ρ^(−2i/(d−2)).
-    const S = b.op('Cast', [total], { to: 1 });
+    const S = b.op('Cast', [total()], { to: 1 });
     const rho = b.op('Max', [b.scalarF32(1), b.op('Sub', [b.op('Mul', [S, b.scalarF32(s.factor / s.originalMax)]), b.scalarF32(s.factor - 1)])]);
     const expo = Float32Array.from({ length: dim / 2 }, (_, i) => (-2 * i) / (dim - 2));
     inv = b.op('Mul', [constInv(ropeTables(r, 0).invFreq, 'inv_freq'), b.op('Pow', [rho, b.weight(`${name}.dynamic_exponent`, new Tensor('float32', [dim / 2], expo))])]);

@@ -39,19 +39,34 @@ function broadcast(shapes: (SymDim[] | undefined)[]): SymDim[] | undefined {
 
 const norm = (a: number, r: number) => (a < 0 ? a + r : a);
 
+/** A symbolic dim as coefficient × symbol: 'T' is 1·T, '2*T' (what grouped-query reshapes make) is 2·T. */
+function monomial(d: string): [number, string] {
+  const m = /^(\d+)\*(.+)$/.exec(d);
+  return m ? [Number(m[1]), m[2]] : [1, d];
+}
+
 /** Reshape's -1: what is left of the input dims once the other target dims are cancelled out. */
 function inferredDim(input: SymDim[], others: SymDim[]): SymDim {
   if ([...input, ...others].some(isUnknown)) return unknown();
-  const syms = input.filter((d): d is string => typeof d === 'string');
-  let num = input.filter((d): d is number => typeof d === 'number').reduce((a, d) => a * d, 1);
+  let num = 1;
+  const syms: string[] = [];
+  for (const d of input) {
+    if (typeof d === 'number') { num *= d; continue; }
+    const [k, s] = monomial(d);
+    num *= k;
+    syms.push(s);
+  }
   for (const d of others) {
     if (typeof d === 'number') { num /= d; continue; }
-    const i = syms.indexOf(d);
+    const [k, s] = monomial(d);
+    const i = syms.indexOf(s);
     if (i < 0) return unknown();
+    num /= k;
     syms.splice(i, 1);
   }
-  if (syms.length === 0 && Number.isInteger(num) && num > 0) return num;
-  return syms.length === 1 && num === 1 ? syms[0] : unknown();
+  if (!Number.isInteger(num) || num < 1) return unknown();
+  if (syms.length === 0) return num;
+  return syms.length === 1 ? (num === 1 ? syms[0] : `${num}*${syms[0]}`) : unknown();
 }
 
 function constValues(v: Value | null): SymDim[] | undefined {

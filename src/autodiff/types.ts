@@ -18,7 +18,7 @@ const BOOL_OPS = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrE
 const SAME_AS_FIRST = new Set([
   'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Neg', 'Sqrt', 'Exp', 'Log', 'Abs', 'Reciprocal', 'Relu', 'Sigmoid', 'Tanh', 'Erf',
   'Gelu', 'Cos', 'Sin', 'Softmax', 'LogSoftmax', 'Identity', 'Transpose', 'Slice', 'Max', 'Min', 'Sum', 'Sign', 'Floor',
-  'Ceil', 'Round', 'Clip', 'ScatterND', 'ScatterElements', 'Pad', 'Mod',
+  'Ceil', 'Round', 'Clip', 'ScatterND', 'ScatterElements', 'Pad', 'Mod', 'CumSum',
 ]);
 const ELEMENTWISE = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mod', ...BOOL_OPS]);
 const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSumSquare', 'ReduceL2']);

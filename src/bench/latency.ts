@@ -1,7 +1,7 @@
 import type { Model } from '../ir/graph.js';
-import { lastArgmax } from '../eval/latency.js';
 import { stats, type Stats } from '../eval/stats.js';
-import { DecoderRunner } from '../runtime/decoder.js';
+import { DecoderRunner, type CachePath } from '../runtime/decoder.js';
+import { lastArgmax } from '../runtime/generate.js';
 import { lastPositionLogits } from '../runtime/last-logits.js';
 import type { ort, SessionOptions } from '../runtime/session.js';
 
@@ -35,7 +35,7 @@ export interface VariantLatency {
  * repetition of every model (the order rotates every round), so all of them see the same machine
  * load over time. Same threads, same prompt, warm-up rounds discarded.
  */
-export async function measureInterleaved(models: { name: string; model: Model }[], opts: InterleavedOptions): Promise<{ results: Map<string, VariantLatency>; decodeContext: number; prefillLogits: PrefillLogits }> {
+export async function measureInterleaved(models: { name: string; model: Model }[], opts: InterleavedOptions): Promise<{ results: Map<string, VariantLatency>; decodeContext: number; prefillLogits: PrefillLogits; cachePath: Map<string, CachePath> }> {
   // Prefill returns the last position's logits, as generation does; all positions only when some
   // graph cannot be cut that way (then for every variant, so they stay comparable).
   const cut = models.map((m) => lastPositionLogits(m.model));
@@ -71,7 +71,7 @@ export async function measureInterleaved(models: { name: string; model: Model }[
       const ps = stats(prefill[v]), ds = stats(decode[v]);
       results.set(m.name, { prefill_ms: ps, decode_ms: ds, prefill_tokens_per_s: (P / ps.p50) * 1000, decode_tokens_per_s: 1000 / ds.p50, session_load_ms: loadMs[v] });
     });
-    return { results, decodeContext: ctxLen, prefillLogits };
+    return { results, decodeContext: ctxLen, prefillLogits, cachePath: new Map(models.map((m, v) => [m.name, runners[v].cachePath!])) };
   } finally {
     for (const r of runners) await r.release();
   }
@@ -84,24 +84,31 @@ export const promptOf = (ids: ArrayLike<number>, P: number): BigInt64Array => Bi
 export const decodeContext = (promptTokens: number, N: number, maxPositions?: number): number => Math.max(1, Math.min(promptTokens, (maxPositions ?? Infinity) - N));
 
 /**
- * One prefill of the prompt, then N greedy decode steps with the KV cache (each timed). onnxruntime
- * runs: the prefill, a second prefill of ctxLen tokens when ctxLen < prompt length, then N decode steps.
+ * One prefill of the prompt, then N greedy decode steps with the KV cache, as a generation loop
+ * runs them (runtime/generate.ts): each timed step is the onnxruntime run, the cache update and
+ * the argmax. onnxruntime runs: the prefill, a second prefill of ctxLen tokens when ctxLen < prompt
+ * length, then N decode steps. The cache is sized for the whole run, so it never grows while timed.
  */
 export async function oneRepetition(runner: DecoderRunner, prompt: BigInt64Array, ctxLen: number, N: number): Promise<{ p: number; d: number[] }> {
+  let cache = runner.newCache(Math.max(prompt.length, ctxLen + N));
   const a = performance.now();
-  let out = await runner.run(prompt, 1);
+  let out = await runner.step(prompt, 1, cache, {}, ['logits']);
+  let next = lastArgmax(out.logits as ort.Tensor);
   const p = performance.now() - a;
   // A model with few positions cannot decode after a full-length prompt: decode after a shorter one.
-  if (ctxLen < prompt.length) out = await runner.run(prompt.subarray(0, ctxLen), 1);
-  let cache = runner.nextCache(out);
-  let next = lastArgmax(out.logits as ort.Tensor);
+  if (ctxLen < prompt.length) {
+    cache = runner.newCache(ctxLen + N);
+    out = await runner.step(prompt.subarray(0, ctxLen), 1, cache, {}, ['logits']);
+    next = lastArgmax(out.logits as ort.Tensor);
+  }
   const d: number[] = [];
+  const ids = new BigInt64Array(1);
   for (let t = 0; t < N; t++) {
     const s = performance.now();
-    const o = await runner.run(BigInt64Array.of(BigInt(next)), 1, cache);
-    d.push(performance.now() - s);
-    cache = runner.nextCache(o);
+    ids[0] = BigInt(next);
+    const o = await runner.step(ids, 1, cache, {}, ['logits']);
     next = lastArgmax(o.logits as ort.Tensor);
+    d.push(performance.now() - s);
   }
   return { p, d };
 }

@@ -11,6 +11,12 @@ import { decodeContext, oneRepetition, promptOf } from './latency.js';
 export interface PhaseProfile {
   /** Mean wall time of the profiled runs inside onnxruntime (model_run), ms. */
   run_ms: number;
+  /**
+   * Mean wall time of the same steps as the caller sees them (onnxruntime run plus feeds, output
+   * copies, cache update, argmax), ms: step_ms − run_ms is the time outside onnxruntime. Absent in
+   * older reports.
+   */
+  step_ms?: number;
   /** Mean kernel time per run by op type (domain-qualified for contrib ops), largest first, ms. */
   ops: { op: string; ms: number }[];
 }
@@ -40,8 +46,9 @@ export async function profileOps(model: Model, opts: ProfileOptions): Promise<Op
   const prompt = promptOf(opts.promptIds, opts.promptTokens);
   const N = opts.decodeTokens ?? 8;
   const ctxLen = decodeContext(opts.promptTokens, N, opts.maxPositions);
+  let steps: { p: number; d: number[] } = { p: 0, d: [] };
   try {
-    for (let rep = 0; rep < 2; rep++) await oneRepetition(runner, prompt, ctxLen, N);
+    for (let rep = 0; rep < 2; rep++) steps = await oneRepetition(runner, prompt, ctxLen, N);
     // onnxruntime writes the trace when profiling ends (the file name carries a timestamp).
     runner.session.endProfiling();
   } finally {
@@ -54,7 +61,11 @@ export async function profileOps(model: Model, opts: ProfileOptions): Promise<Op
     const runs = events.filter((e) => e.name === 'model_run');
     // Each repetition: the prefill, a shorter prefill when ctxLen < prompt, then N decode steps; the first one is the warm-up.
     const perRep = 1 + (ctxLen < opts.promptTokens ? 1 : 0) + N;
-    return { prefill: phase(events, runs.slice(perRep, perRep + 1)), decode: phase(events, runs.slice(2 * perRep - N, 2 * perRep)) };
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    return {
+      prefill: { ...phase(events, runs.slice(perRep, perRep + 1)), step_ms: steps.p },
+      decode: { ...phase(events, runs.slice(2 * perRep - N, 2 * perRep)), step_ms: mean(steps.d) },
+    };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -172,7 +172,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       dataset: dataset ? { name: dataset.name, sha256: dataset.sha256, source: dataset.source, tokens_total: tokensTotal } : null,
       protocol: {
         ctx, stride, bos: quality ? loaded.tokenizer?.bos ?? null : null, windows: q?.reference.windows ?? 0, tokens_scored: q?.reference.tokensScored ?? 0, batch, threads,
-        prompt_tokens: P, decode_tokens: N, decode_context: lat.decodeContext, prefill_logits: lat.prefillLogits, warmup, repetitions: reps,
+        prompt_tokens: P, decode_tokens: N, decode_context: lat.decodeContext, prefill_logits: lat.prefillLogits, kv_cache: Object.fromEntries(lat.cachePath), warmup, repetitions: reps,
         schedule: 'round-robin (one repetition of every variant per round, order rotated each round)',
         load_average: [loadStart, os.loadavg()[0]],
       },

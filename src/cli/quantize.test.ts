@@ -64,7 +64,7 @@ test('quantize options map to the method config; --overrides and --verbose expla
   assert.deepEqual(rec.method, { ...dynamicInt8Defaults, granularity: 'tensor', symmetric: false, select: { excludeOps: ['Gather'], overrides: { 'transformer.h.0.*': { skip: true } } } });
   assert.match(r.err, /MatMul \/layers\.0\/attn\/qkv: skipped, skipped by override 'transformer\.h\.0\.\*'/);
   assert.match(r.err, /Gather embed_tokens: skipped, op type Gather excluded/);
-  assert.match(r.err, /MatMul \/layers\.0\/attn\/scores: skipped, weight is not a constant/);
+  assert.match(r.err, /MatMul \/layers\.0\/attn\/scores_past: skipped, weight is not a constant/);
   assert.equal(rec.report.converted.length, 5); // layer 1's four weights + the head's int8 table
 });
 

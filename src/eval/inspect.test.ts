@@ -27,8 +27,9 @@ test('inspect: structure and size table of the shared 12M GPT-2 (KV-cache graph)
   assert.deepEqual(r.graph.inputs[0], { name: 'input_ids', dtype: 'int64', shape: ['batch_size', 'sequence_length'] });
   assert.deepEqual(r.graph.outputs[0], { name: 'logits', dtype: 'float32', shape: ['batch_size', 'sequence_length', 50257] });
   assert.equal(r.graph.outputs.length, 1 + 12);
-  // Per layer: qkv, o, up, down projections + scores and context MatMuls; tied head is one Gemm.
-  assert.equal(r.graph.ops.MatMul, 6 * 6);
+  // Per layer: qkv, o, up, down projections + scores and context MatMuls over the past and the new
+  // tokens apart (arch/attention.ts); tied head is one Gemm.
+  assert.equal(r.graph.ops.MatMul, 6 * 8);
   assert.equal(r.graph.ops.Gemm, 1);
   assert.equal(r.graph.ops.LayerNormalization, 13);
   assert.equal(Object.values(r.graph.ops).reduce((a, b) => a + b, 0), r.graph.nodes);

@@ -1,11 +1,10 @@
-import fs from 'node:fs';
 import { cpuFeatures } from '../util/cpu.js';
 import os from 'node:os';
 import type { Model } from '../ir/graph.js';
-import { DecoderRunner } from '../runtime/decoder.js';
-import { lastPositionLogits } from '../runtime/last-logits.js';
+import { measureInterleaved } from '../bench/latency.js';
+import type { CachePath } from '../runtime/decoder.js';
 import { defaultThreads, ort, ortVersion, type SessionOptions } from '../runtime/session.js';
-import { stats, type Stats } from './stats.js';
+import type { Stats } from './stats.js';
 
 export interface LatencyOptions {
   /** Prompt length for prefill (default 512). */
@@ -34,6 +33,8 @@ export interface LatencyResult {
   decode_context: number;
   /** The prefill returns the last position's logits (as generation does), or all positions' when the graph cannot be cut. */
   prefill_logits: 'last' | 'all';
+  /** How the KV cache travelled between the timed decode steps (runtime/kv-cache.ts). */
+  kv_cache: CachePath;
   repetitions: number;
   threads: number;
   session_load_ms: number;
@@ -57,64 +58,25 @@ export function machineInfo(): MachineInfo {
 export function peakRssBytes(): number { return process.resourceUsage().maxRSS * 1024; }
 
 /**
- * Prefill (one pass over a P-token prompt) and decode (one token per pass with the KV cache),
- * after warm-up, over repeated runs. Needs a graph with KV-cache inputs for decode.
+ * Prefill (one pass over a P-token prompt) and decode (one token per pass with the KV cache) of one
+ * model, after warm-up, over repeated runs: the bench's protocol (bench/latency.ts) for one model.
  */
 export async function measureLatency(model: Model, opts: LatencyOptions = {}): Promise<LatencyResult> {
   const P = opts.promptTokens ?? 512;
   const N = opts.decodeTokens ?? 32;
-  const warmup = opts.warmup ?? 2;
   const reps = opts.repetitions ?? 10;
-  const last = lastPositionLogits(model);
-  const t0 = performance.now();
-  const runner = await DecoderRunner.create(last ?? model, opts.session);
-  const loadMs = performance.now() - t0;
-  if (!runner.hasKvCache) throw new Error('latency needs the KV-cache form of the graph (past_key_values inputs)');
-  const vocab = opts.vocabSize ?? 50257;
-  const prompt = new BigInt64Array(P);
-  let seed = 12345;
-  for (let i = 0; i < P; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    prompt[i] = BigInt(opts.promptIds ? opts.promptIds[i % opts.promptIds.length] : seed % vocab);
+  let promptIds = opts.promptIds;
+  if (!promptIds) {
+    const vocab = opts.vocabSize ?? 50257;
+    let seed = 12345;
+    promptIds = Array.from({ length: P }, () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % vocab; });
   }
-  const ctxLen = Math.max(1, Math.min(P, (opts.maxPositions ?? Infinity) - N));
-  const prefill: number[] = [];
-  const decode: number[] = [];
-  try {
-    for (let r = 0; r < warmup + reps; r++) {
-      const a = performance.now();
-      let out = await runner.run(prompt, 1);
-      const pMs = performance.now() - a;
-      // A model with few positions cannot decode after a full-length prompt: decode after a shorter one.
-      if (ctxLen < P) out = await runner.run(prompt.subarray(0, ctxLen), 1);
-      let cache = runner.nextCache(out);
-      let next = lastArgmax(out.logits as ort.Tensor);
-      for (let t = 0; t < N; t++) {
-        const s = performance.now();
-        const o = await runner.run(BigInt64Array.of(BigInt(next)), 1, cache);
-        const dMs = performance.now() - s;
-        if (r >= warmup) decode.push(dMs);
-        cache = runner.nextCache(o);
-        next = lastArgmax(o.logits as ort.Tensor);
-      }
-      if (r >= warmup) prefill.push(pMs);
-      opts.onProgress?.(r + 1, warmup + reps);
-    }
-  } finally {
-    await runner.release();
-  }
-  const ps = stats(prefill), ds = stats(decode);
+  const { results, decodeContext, prefillLogits, cachePath } = await measureInterleaved([{ name: 'model', model }], {
+    promptTokens: P, decodeTokens: N, warmup: opts.warmup ?? 2, repetitions: reps, session: opts.session, promptIds, maxPositions: opts.maxPositions, onProgress: opts.onProgress,
+  });
+  const r = results.get('model')!;
   return {
-    prefill_ms: ps, decode_ms: ds, prefill_tokens_per_s: (P / ps.p50) * 1000, decode_tokens_per_s: 1000 / ds.p50,
-    prompt_tokens: P, decode_tokens: N, decode_context: ctxLen, prefill_logits: last ? 'last' : 'all', repetitions: reps, threads: opts.session?.threads ?? defaultThreads(), session_load_ms: loadMs,
+    ...r, prompt_tokens: P, decode_tokens: N, decode_context: decodeContext, prefill_logits: prefillLogits, kv_cache: cachePath.get('model')!,
+    repetitions: reps, threads: opts.session?.threads ?? defaultThreads(),
   };
-}
-
-/** Argmax over the vocabulary at the last position of logits [B, T, V] (batch 0). */
-export function lastArgmax(logits: ort.Tensor): number {
-  const [, T, V] = logits.dims;
-  const d = logits.data as Float32Array;
-  let best = 0, bv = -Infinity;
-  for (let i = 0, o = (T - 1) * V; i < V; i++) if (d[o + i] > bv) { bv = d[o + i]; best = i; }
-  return best;
 }

@@ -105,7 +105,7 @@ async function createScorer(reference: Model | SavedLogits, variants: Model[], o
   };
   const compare = async (ids: BigInt64Array, batch: number, extra: Record<string, ort.Tensor>, ref: Record<string, ort.Tensor>) => {
     const vars: HeadOutputs[] = [];
-    for (const q of runners) vars.push(outputs(await q.run(ids, batch, undefined, { ...extra, ...ref }), 'nll', 'argmax', 'kld'));
+    for (const q of runners) vars.push(outputs(await q.run(ids, batch, { ...extra, ...ref }), 'nll', 'argmax', 'kld'));
     return vars;
   };
   if (!isModel(reference)) {
@@ -126,7 +126,7 @@ async function createScorer(reference: Model | SavedLogits, variants: Model[], o
     const runner = await DecoderRunner.create(merged, opts.session);
     return {
       async score(ids, batch, extra) {
-        const o = await runner.run(ids, batch, undefined, extra);
+        const o = await runner.run(ids, batch, extra);
         return {
           ref: outputs(o, mergedOutput(0, 'nll'), mergedOutput(0, 'argmax')),
           vars: variants.map((_, v) => outputs(o, mergedOutput(v + 1, 'nll'), mergedOutput(v + 1, 'argmax'), mergedOutput(v + 1, 'kld'))),
@@ -139,7 +139,7 @@ async function createScorer(reference: Model | SavedLogits, variants: Model[], o
   try { await compareRunners(); } catch (e) { await ref.release(); throw e; }
   return {
     async score(ids, batch, extra) {
-      const r = await ref.run(ids, batch, undefined, extra);
+      const r = await ref.run(ids, batch, extra);
       return { ref: outputs(r, 'nll', 'argmax'), vars: await compare(ids, batch, extra, { ref_logp: r.logp as ort.Tensor }) };
     },
     async release() { for (const r of [ref, ...runners]) await r.release(); },

@@ -55,7 +55,7 @@ export async function scoreTokens(model: Model, tokens: ArrayLike<number>, opts:
           labels[b * len + t] = t + 1 < len ? BigInt(wi[t + 1]) : 0n;
         }
       });
-      const out = await runner.run(ids, group.length, undefined, { labels: new ort.Tensor('int64', labels, [group.length, len]) });
+      const out = await runner.run(ids, group.length, { labels: new ort.Tensor('int64', labels, [group.length, len]) });
       const nllOut = out.nll.data as Float32Array;
       const amOut = out.argmax.data as BigInt64Array;
       group.forEach((w, b) => {

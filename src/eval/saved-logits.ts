@@ -132,7 +132,7 @@ export async function saveReferenceLogits(model: Model, tokens: ArrayLike<number
       const group = takeGroup(windows, i, Math.max(1, o.batchSize ?? 1));
       i += group.length;
       const { ids: input, labels, positions, S } = windowFeeds(group, tokens);
-      const out = await runner.run(input, group.length, undefined, { score_positions: new ort.Tensor('int64', positions, [S]), labels: new ort.Tensor('int64', labels, [group.length, S]) });
+      const out = await runner.run(input, group.length, { score_positions: new ort.Tensor('int64', positions, [S]), labels: new ort.Tensor('int64', labels, [group.length, S]) });
       const m = group.length * S;
       nll.set(out.nll.data as Float32Array, at);
       argmax.set(Int32Array.from(out.argmax.data as BigInt64Array, Number), at);

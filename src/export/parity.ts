@@ -33,9 +33,11 @@ export function listVariants(dir: string): VariantFile[] {
  * Default max |Δlogits| between the KV-cache and full-sequence paths of one file (about 2x the largest
  * measured on the 12M GPT-2 and the tiny Llama, see docs/transformers-js.md). Dynamic int8 quantizes
  * activations with one range per tensor per call, so a token decoded alone gets other scales than the
- * same token inside the whole sequence.
+ * same token inside the whole sequence; MatMulNBits at accuracy level 4 does the same to its inputs.
+ * q4f16 adds half-precision rounding of the context, which the cached path sums in two parts (past
+ * and new, arch/attention.ts): 0.117 measured on the tiny Llama.
  */
-export const KV_TOLERANCE: Record<string, number> = { fp32: 1e-3, fp16: 0.05, q8: 1.0, int8: 1.0, uint8: 1.0, q4: 0.1, q4f16: 0.1 };
+export const KV_TOLERANCE: Record<string, number> = { fp32: 1e-3, fp16: 0.05, q8: 1.0, int8: 1.0, uint8: 1.0, q4: 0.1, q4f16: 0.25 };
 /**
  * Same file and feeds under another runtime (onnxruntime-web WASM, transformers.js). q4/q4f16 are loose
  * because onnxruntime-node runs MatMulNBits accuracy_level 4 with int8 activations while the WASM
@@ -136,7 +138,8 @@ const argmaxRows = (rows: Float32Array[]) => rows.map((r) => argmax(r, 0, r.leng
 async function checkVariant(v: VariantFile, opts: ParityOptions, eos: number | undefined, state: RunState): Promise<ParityRow> {
   const model = readModel(v.file);
   const kv = kvLayout(model);
-  const runner = await DecoderRunner.create(model, opts.session);
+  // The file as exported runs the way transformers.js runs it: present tensors fed back (the concat cache).
+  const runner = await DecoderRunner.create(model, { ...opts.session, cache: 'concat' });
   const node = ort as unknown as OrtLike;
   const session = runner.session as unknown as SessionLike;
   try {

@@ -176,7 +176,7 @@ describe('transformers.js (onnxruntime-node) generates what quantlab generates',
         } finally { await model.dispose(); }
 
         const m = readModel(path.join(c.out, r.file));
-        const runner = await DecoderRunner.create(m);
+        const runner = await DecoderRunner.create(m, { cache: 'concat' });
         let mine: { tokens: number[]; logits: Float32Array[] };
         try {
           mine = kvLayout(m).dtype === 'float32'

@@ -39,7 +39,7 @@ export async function activationRanges(model: Model, tokens: ArrayLike<number>, 
       const len = Math.min(ctx, tokens.length - w * ctx);
       const ids = new BigInt64Array(len);
       for (let i = 0; i < len; i++) ids[i] = BigInt(tokens[w * ctx + i]);
-      const out = await runner.run(ids, 1);
+      const out = await runner.run(ids, 1, {}, watched.map(({ v }) => v.name));
       for (const { v } of watched) {
         const d = (out[v.name] as ort.Tensor).data as Float32Array;
         let mx = max.get(v.name) ?? 0, sent = 0;

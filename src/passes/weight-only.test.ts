@@ -110,8 +110,9 @@ test('KV-cache graph: prefill + one decode step give the full-sequence logits of
   const want = (await rf.run(seq, 1)).logits.data as Float32Array;
   await rf.release();
   const r = await DecoderRunner.create(kv, { threads: 1 });
-  const o1 = await r.run(seq.subarray(0, 4), 1);
-  const o2 = await r.run(seq.subarray(4), 1, r.nextCache(o1));
+  const cache = r.newCache();
+  await r.step(seq.subarray(0, 4), 1, cache);
+  const o2 = await r.step(seq.subarray(4), 1, cache);
   await r.release();
   const last = want.subarray(4 * cfg.vocabSize);
   // acc 4 quantizes activations per call (M differs), so allow int8-activation noise.

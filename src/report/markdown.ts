@@ -36,7 +36,7 @@ export function protocolLines(r: BenchReport): [string, string][] {
     lines.push(['dataset SHA-256', r.dataset.sha256]);
     lines.push(['perplexity protocol', `sliding windows, ctx ${p.ctx}, stride ${p.stride}, ${p.bos === undefined ? '' : p.bos === null ? 'no BOS (the tokenizer adds none), ' : `each window starts with BOS ${p.bos} (the tokenizer prepends it), `}${p.windows} windows, ${p.tokens_scored.toLocaleString('en-US')} tokens scored, batch ${p.batch}; KLD / top-1 against FP32 on the same windows (llama.cpp definitions)`]);
   } else lines.push(['dataset', 'none (quality not measured)']);
-  lines.push(['latency protocol', `prefill ${p.prompt_tokens} tokens${p.prefill_logits === 'last' ? ' (returning the last position\'s logits, as generation does)' : p.prefill_logits === 'all' ? ' (returning logits for every position)' : ''}, then ${p.decode_tokens} decode steps after ${p.decode_context} cached tokens; ${p.warmup} warm-up + ${p.repetitions} repetitions per variant, ${p.schedule}`]);
+  lines.push(['latency protocol', `prefill ${p.prompt_tokens} tokens${p.prefill_logits === 'last' ? ' (returning the last position\'s logits, as generation does)' : p.prefill_logits === 'all' ? ' (returning logits for every position)' : ''}, then ${p.decode_tokens} decode steps after ${p.decode_context} cached tokens${kvCacheNote(p.kv_cache)}; ${p.warmup} warm-up + ${p.repetitions} repetitions per variant, ${p.schedule}`]);
   lines.push(['threads', String(p.threads)]);
   if (p.load_average) lines.push(['load average (1 min)', `${p.load_average[0].toFixed(1)} at start, ${p.load_average[1].toFixed(1)} at end, on ${r.machine.cores} cores${Math.max(...p.load_average) > r.machine.cores ? ': the machine was busy with other work, timings are pessimistic and noisy' : ''}`]);
   lines.push(['CPU', `${r.machine.cpu} (${r.machine.cores} cores), ${mib(r.machine.memory_bytes)} RAM, ${r.machine.os}`]);
@@ -81,4 +81,13 @@ function profileSection(r: BenchReport): string[] {
     for (const row of t.rows) out.push(`| ${row.method} | ${row.cells.join(' | ')} |`);
   }
   return out;
+}
+
+/** Which decode path was timed: one phrase when every method ran the same one. */
+export function kvCacheNote(kv: Record<string, 'in-place' | 'concat'> | undefined): string {
+  if (!kv) return '';
+  const paths = new Set(Object.values(kv));
+  const say = (p: string) => (p === 'in-place' ? 'KV cache in place (runtime-owned buffer, new rows only)' : 'KV cache concatenated (present tensors copied out and fed back)');
+  if (paths.size === 1) return ` with the ${say([...paths][0])}`;
+  return `; ${Object.entries(kv).map(([m, p]) => `${m}: ${say(p)}`).join(', ')}`;
 }

@@ -83,6 +83,12 @@ export interface BenchReport {
     decode_tokens: number;
     /** Tokens in the KV cache when the timed decode steps start. */
     decode_context: number;
+    /**
+     * How the KV cache travelled between decode steps, per method: 'in-place' (a buffer the runtime
+     * owns, fed whole; only the new rows come back) or 'concat' (present tensors copied out and fed
+     * back, as the exported graph runs elsewhere). Absent in older reports.
+     */
+    kv_cache?: Record<string, 'in-place' | 'concat'>;
     warmup: number;
     repetitions: number;
     /** How latency runs were scheduled across variants. */

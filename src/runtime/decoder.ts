@@ -1,92 +1,118 @@
-import type { Model, Value } from '../ir/graph.js';
+import type { Model } from '../ir/graph.js';
+import { BufferCache, cacheInputs, ConcatCache, inPlaceCacheForm, newRowsName, type CacheInput, type CachePath, type DecoderCache } from './kv-cache.js';
 import { createSession, ort, type SessionOptions } from './session.js';
 
-/** KV cache as returned by the last step: present.{i}.key|value tensors, in input order. */
-export type KvCache = Map<string, ort.Tensor>;
+export type { CachePath, DecoderCache } from './kv-cache.js';
 
-/** The inputs a decoder graph declares (input_ids, attention_mask, position_ids, past_key_values.*) and their default feeds. */
-export class DecoderInputs {
-  private constructor(
-    readonly pastInputs: { name: string; heads: number; headDim: number }[],
-    readonly hasMask: boolean,
-    readonly hasPositions: boolean,
-    /** Inputs beyond those (e.g. labels of a scoring head): the caller feeds them. */
-    readonly extraInputs: string[],
-  ) {}
-
-  static of(model: Model): DecoderInputs {
-    const g = model.graph;
-    const names = g.inputs.map((v) => v.name);
-    if (!names.includes('input_ids')) throw new Error(`graph has no input_ids input (inputs: ${names.join(', ')})`);
-    const past = g.inputs.filter((v) => v.name.startsWith('past_key_values.')).map((v) => pastInfo(v));
-    const known = new Set(['input_ids', 'attention_mask', 'position_ids', ...past.map((p) => p.name)]);
-    return new DecoderInputs(past, names.includes('attention_mask'), names.includes('position_ids'), names.filter((n) => !known.has(n)));
-  }
-
+export interface RunnerOptions extends SessionOptions {
   /**
-   * Feeds for one pass over `ids` ([batch, seq], row-major) after `past` (or an empty cache):
-   * attention_mask all ones and position_ids from the past length onwards unless `extra` gives them.
+   * How the KV cache travels between steps (runtime/kv-cache.ts). Default: 'in-place' when the
+   * graph allows it, else 'concat'; asking for 'in-place' on a graph that does not allow it throws.
    */
-  feeds(ids: BigInt64Array, batch: number, past?: KvCache, extra: Record<string, ort.Tensor> = {}): Record<string, ort.Tensor> {
-    const seq = ids.length / batch;
-    const pastLen = past && this.pastInputs.length ? past.get(this.pastInputs[0].name)!.dims[2] : 0;
-    const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', ids, [batch, seq]), ...extra };
-    if (this.hasMask && !extra.attention_mask) feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(batch * (pastLen + seq)).fill(1n), [batch, pastLen + seq]);
-    if (this.hasPositions && !extra.position_ids) {
-      const pos = new BigInt64Array(batch * seq);
-      for (let b = 0; b < batch; b++) for (let t = 0; t < seq; t++) pos[b * seq + t] = BigInt(pastLen + t);
-      feeds.position_ids = new ort.Tensor('int64', pos, [batch, seq]);
-    }
-    for (const p of this.pastInputs) {
-      feeds[p.name] = past?.get(p.name) ?? new ort.Tensor('float32', new Float32Array(0), [batch, p.heads, 0, p.headDim]);
-    }
-    return feeds;
-  }
+  cache?: CachePath;
 }
 
 /**
- * Runs a decoder graph (full-sequence or KV-cache form) with the feeds it declares:
- * input_ids, and when present attention_mask, position_ids and past_key_values.*.
+ * Runs a decoder graph (full-sequence or KV-cache form) with the feeds it declares: input_ids, and
+ * when present attention_mask, position_ids and past_key_values.*. One session per model: a KV-cache
+ * graph runs in the in-place form when it has one.
  */
 export class DecoderRunner {
-  private constructor(readonly session: ort.InferenceSession, private readonly inputs: DecoderInputs) {}
+  private constructor(
+    readonly session: ort.InferenceSession,
+    /** How the cache travels between steps; null for a graph without one. */
+    readonly cachePath: CachePath | null,
+    private readonly past: CacheInput[],
+    private readonly hasPositions: boolean,
+    /** Inputs beyond the decoder's (e.g. labels of a scoring head): the caller feeds them. */
+    readonly extraInputs: string[],
+    private readonly outputs: string[],
+  ) {}
 
-  static async create(model: Model, opts: SessionOptions = {}): Promise<DecoderRunner> {
-    const inputs = DecoderInputs.of(model);
-    return new DecoderRunner(await createSession(model, opts), inputs);
+  static async create(model: Model, opts: RunnerOptions = {}): Promise<DecoderRunner> {
+    const names = model.graph.inputs.map((v) => v.name);
+    if (!names.includes('input_ids')) throw new Error(`graph has no input_ids input (inputs: ${names.join(', ')})`);
+    const past = cacheInputs(model);
+    let graph = model;
+    let path: CachePath | null = null;
+    if (past.length) {
+      const inPlace = opts.cache === 'concat' ? null : inPlaceCacheForm(model);
+      if (opts.cache === 'in-place' && !inPlace) throw new Error('this graph reads the concatenated cache (not built by this quantlab): it can only run with the concat cache');
+      graph = inPlace ?? model;
+      path = inPlace ? 'in-place' : 'concat';
+    }
+    const known = new Set(['input_ids', 'attention_mask', 'position_ids', ...past.map((p) => p.name)]);
+    const session = await createSession(graph, opts);
+    return new DecoderRunner(session, path, past, names.includes('position_ids'), names.filter((n) => !known.has(n)), graph.graph.outputs.map((v) => v.name));
   }
 
-  get hasKvCache(): boolean { return this.inputs.pastInputs.length > 0; }
+  get hasKvCache(): boolean { return this.cachePath !== null; }
 
-  get extraInputs(): string[] { return this.inputs.extraInputs; }
+  /** An empty cache for this runner; `capacity`: the positions it should hold without growing. */
+  newCache(capacity = 0): DecoderCache {
+    if (!this.cachePath) throw new Error('this graph has no KV cache');
+    return this.cachePath === 'in-place' ? new BufferCache(this.past, capacity) : new ConcatCache(this.past);
+  }
 
   /**
-   * One forward pass over `ids` ([batch, seq], row-major) after `past` (or none).
-   * `extra` supplies any other inputs (e.g. labels for a scoring head) and may override the default
-   * attention_mask (all ones) and position_ids (past length onwards), e.g. for a left-padded batch.
+   * One forward pass over `ids` ([batch, seq], row-major) from an empty cache; the cache outputs
+   * are not fetched. `extra` supplies other inputs (e.g. labels) and may override attention_mask
+   * and position_ids.
    */
-  async run(ids: BigInt64Array, batch: number, past?: KvCache, extra: Record<string, ort.Tensor> = {}, fetches?: string[]): Promise<ort.InferenceSession.ReturnType> {
-    const feeds = this.inputs.feeds(ids, batch, past, extra);
-    return fetches ? this.session.run(feeds, fetches) : this.session.run(feeds);
+  async run(ids: BigInt64Array, batch: number, extra: Record<string, ort.Tensor> = {}, fetches?: string[]): Promise<ort.InferenceSession.ReturnType> {
+    const cache = this.cachePath ? this.newCache() : null;
+    const feeds = this.feeds(ids, batch, cache, extra);
+    return this.session.run(feeds, fetches ?? this.outputs.filter((o) => !this.isCacheOutput(o)));
   }
 
-  /** The cache to pass to the next step, taken from a run's present.* outputs. */
-  nextCache(out: ort.InferenceSession.ReturnType): KvCache {
-    const cache: KvCache = new Map();
-    for (const p of this.inputs.pastInputs) {
-      const present = p.name.replace('past_key_values.', 'present.');
-      cache.set(p.name, out[present] as ort.Tensor);
-    }
-    return cache;
+  /**
+   * One forward pass over `ids` after what `cache` holds, appending the new positions to it.
+   * attention_mask (given: [batch, cache.length + seq]) and position_ids default to all ones and
+   * cache.length onwards.
+   */
+  async step(ids: BigInt64Array, batch: number, cache: DecoderCache, extra: Record<string, ort.Tensor> = {}, fetches?: string[]): Promise<ort.InferenceSession.ReturnType> {
+    const T = ids.length / batch;
+    const feeds = this.feeds(ids, batch, cache, extra);
+    const out = await this.session.run(feeds, fetches ? [...fetches, ...this.outputs.filter((o) => this.isCacheOutput(o))] : this.outputs);
+    cache.update(out, T);
+    return out;
+  }
+
+  private isCacheOutput(name: string): boolean {
+    return name.startsWith('present.') || this.past.some((p) => newRowsName(p.name) === name);
+  }
+
+  private feeds(ids: BigInt64Array, batch: number, cache: DecoderCache | null, extra: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
+    return stepFeeds(ids, batch, cache, this.hasPositions, extra);
   }
 
   async release(): Promise<void> { await this.session.release(); }
 }
 
-function pastInfo(v: Value): { name: string; heads: number; headDim: number } {
-  const s = v.type?.shape ?? [];
-  const heads = typeof s[1] === 'number' ? s[1] : NaN;
-  const headDim = typeof s[3] === 'number' ? s[3] : NaN;
-  if (!Number.isFinite(heads) || !Number.isFinite(headDim)) throw new Error(`${v.name}: cache input needs numeric heads and head_dim dims, has [${s}]`);
-  return { name: v.name, heads, headDim };
+/**
+ * Feeds for one pass of a decoder graph over `ids` from an empty cache, for a session run outside
+ * DecoderRunner (training): input_ids, and what the graph declares of attention_mask, position_ids
+ * and past_key_values.* (empty), plus `extra`.
+ */
+export function emptyCacheFeeds(model: Model, ids: BigInt64Array, batch: number, extra: Record<string, ort.Tensor> = {}): Record<string, ort.Tensor> {
+  const past = cacheInputs(model);
+  const names = new Set(model.graph.inputs.map((v) => v.name));
+  const feeds = stepFeeds(ids, batch, past.length ? new ConcatCache(past) : null, names.has('position_ids'), extra);
+  if (!names.has('attention_mask')) delete feeds.attention_mask;
+  return feeds;
+}
+
+function stepFeeds(ids: BigInt64Array, batch: number, cache: DecoderCache | null, positions: boolean, extra: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
+  const T = ids.length / batch;
+  const L = cache?.length ?? 0;
+  const { attention_mask: mask, ...rest } = extra;
+  const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', ids, [batch, T]), ...rest };
+  if (cache) Object.assign(feeds, cache.feeds(batch, T, mask));
+  else if (mask) feeds.attention_mask = mask;
+  if (positions && !extra.position_ids) {
+    const pos = new BigInt64Array(batch * T);
+    for (let b = 0; b < batch; b++) for (let t = 0; t < T; t++) pos[b * T + t] = BigInt(L + t);
+    feeds.position_ids = new ort.Tensor('int64', pos, [batch, T]);
+  }
+  return feeds;
 }

@@ -1,5 +1,5 @@
 import { UsageError } from '../util/errors.js';
-import { type DecoderRunner, type KvCache } from './decoder.js';
+import { type DecoderCache, type DecoderRunner } from './decoder.js';
 import { ort } from './session.js';
 
 export interface GreedyOptions {
@@ -32,7 +32,7 @@ export function leftPad(prompts: number[][], padId: number): { ids: number[][]; 
 
 /**
  * Greedy decoding through the KV-cache graph: one prefill pass over the prompt, then one token per
- * step with the cache from the previous step (DecoderRunner.run + nextCache).
+ * step with the cache (DecoderRunner.step), which is sized for the prompt and maxNewTokens.
  */
 export async function greedyGenerate(runner: DecoderRunner, prompt: number[][], opts: GreedyOptions): Promise<GreedyResult> {
   if (!runner.hasKvCache) throw new UsageError('greedyGenerate needs the KV-cache graph form');
@@ -50,16 +50,15 @@ export async function greedyGenerate(runner: DecoderRunner, prompt: number[][], 
   const tokens: number[][] = prompt.map(() => []);
   const logits: Float32Array[][] = prompt.map(() => []);
   const done = new Array<boolean>(B).fill(false);
-  let cache: KvCache | undefined;
+  const cache: DecoderCache = runner.newCache(T + opts.maxNewTokens);
   let feed = prompt;
   let feedPos = positions;
   for (let step = 0; step < opts.maxNewTokens; step++) {
     const S = feed[0].length;
-    const out = await runner.run(BigInt64Array.from(feed.flat(), BigInt), B, cache, {
+    const out = await runner.step(BigInt64Array.from(feed.flat(), BigInt), B, cache, {
       attention_mask: i64(mask, B, mask[0].length),
       position_ids: i64(feedPos, B, S),
     });
-    cache = runner.nextCache(out);
     const l = out.logits as ort.Tensor;
     const V = l.dims[2];
     const data = l.data as Float32Array;
@@ -107,6 +106,12 @@ export async function fullSequenceLogits(runner: DecoderRunner, ids: number[]): 
   const [, S, V] = l.dims;
   const data = l.data as Float32Array;
   return Array.from({ length: S }, (_, t) => data.slice(t * V, (t + 1) * V));
+}
+
+/** Argmax over the vocabulary at the last position of logits [B, T, V] (batch 0). */
+export function lastArgmax(logits: ort.Tensor): number {
+  const [, T, V] = logits.dims;
+  return argmax(logits.data as Float32Array, (T - 1) * V, V);
 }
 
 /** Index of the largest of n values from `off` (first one on ties, like torch.argmax). */

@@ -3,7 +3,7 @@ import { addCrossEntropyLoss, nextTokenLabels } from '../autodiff/loss.js';
 import { buildGradientGraph, gradName } from '../autodiff/engine.js';
 import { cloneModel, type Model } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
-import { DecoderInputs } from '../runtime/decoder.js';
+import { emptyCacheFeeds } from '../runtime/decoder.js';
 import { createSession, ort } from '../runtime/session.js';
 import { UsageError } from '../util/errors.js';
 import { AdamW, type AdamWOptions, type AdamWState, type Param } from './adamw.js';
@@ -43,7 +43,6 @@ export class Trainer {
   private stepCount = 0;
   private constructor(
     private readonly decoder: Model,
-    private readonly inputs: DecoderInputs,
     private readonly session: ort.InferenceSession,
     readonly params: Param[],
     readonly dims: number[][],
@@ -65,7 +64,7 @@ export class Trainer {
       params.push({ name: n, data: Float32Array.from(t.data as Float32Array), decay: t.dims.length >= 2, lrScale: opts.lrScale?.[n] });
       dims.push([...t.dims]);
     }
-    return new Trainer(decoder, DecoderInputs.of(decoder), session, params, dims, new AdamW(params, opts.adamw), opts);
+    return new Trainer(decoder, session, params, dims, new AdamW(params, opts.adamw), opts);
   }
 
   get step(): number { return this.stepCount; }
@@ -82,7 +81,7 @@ export class Trainer {
   async lossAndGradients(ids: BigInt64Array, batch: number, seq: number): Promise<{ loss: number; grads: Float32Array[] }> {
     if (ids.length !== batch * seq) throw new UsageError(`train: ${ids.length} ids for batch ${batch} × seq ${seq}`);
     // A KV-cache form trains too: empty cache, full mask, positions 0…seq-1.
-    const feeds = this.inputs.feeds(ids, batch, undefined, { labels: new ort.Tensor('int64', nextTokenLabels(ids, batch, seq, IGNORE), [batch, seq]) });
+    const feeds = emptyCacheFeeds(this.decoder, ids, batch, { labels: new ort.Tensor('int64', nextTokenLabels(ids, batch, seq, IGNORE), [batch, seq]) });
     this.params.forEach((p, i) => { feeds[p.name] = new ort.Tensor('float32', p.data, this.dims[i]); });
     const out = await this.session.run(feeds);
     return { loss: Number(out.loss.data[0]), grads: this.params.map((p) => out[gradName(p.name)].data as Float32Array) };

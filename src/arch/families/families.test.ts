@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { loadModel } from '../../load/index.js';
-import { DecoderRunner, type KvCache } from '../../runtime/decoder.js';
+import { DecoderRunner } from '../../runtime/decoder.js';
 import { fixtureDir, maxAbsDiff, readReference } from '../../testing/fixtures.js';
 import type { RopeConfig } from '../config.js';
 import { ropeTables } from '../rope.js';
@@ -43,14 +43,13 @@ for (const [name, what] of CASES) {
     const scaling = model.config!.rope?.scaling;
     const first = scaling?.type === 'longrope' && T > scaling.originalMax ? scaling.originalMax + 1 : Math.ceil(T / 2);
     const kv = await DecoderRunner.create(model.graph({ kvCache: true }), { threads: 1 });
-    let cache: KvCache | undefined;
+    const cache = kv.newCache();
     const got = new Float32Array(B * T * V);
     for (let t = 0; t < T;) {
       const n = t === 0 ? first : 1;
-      const out = await kv.run(ids(ref.inputIds.map((r) => r.slice(t, t + n))), B, cache);
+      const out = await kv.step(ids(ref.inputIds.map((r) => r.slice(t, t + n))), B, cache);
       const l = out.logits.data as Float32Array;
       for (let b = 0; b < B; b++) got.set(l.subarray(b * n * V, (b + 1) * n * V), (b * T + t) * V);
-      cache = kv.nextCache(out);
       t += n;
     }
     await kv.release();

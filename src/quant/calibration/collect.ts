@@ -46,7 +46,7 @@ export async function collectActivationStats(model: Model, windows: ArrayLike<nu
       const w = windows[i];
       const ids = new BigInt64Array(w.length);
       for (let t = 0; t < w.length; t++) ids[t] = BigInt(w[t]);
-      const out = await runner.run(ids, 1, undefined, {}, opts.tensors);
+      const out = await runner.run(ids, 1, {}, opts.tensors);
       for (const name of opts.tensors) {
         const tensor = out[name] as ort.Tensor;
         const data = tensor.data as Float32Array;
