@@ -91,20 +91,18 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
     const h = norm(b, cfg, x, lw.norm1, 'norm1');
     const a = b.scope('attn', () => {
       let q: Value, k: Value, v: Value;
+      // [B,T,n·D] → [B,n,T,D]; Qwen3/Gemma 3 normalise each head of q and k (over D, either layout).
+      const heads = (t: Value, n: number, nm: string) => b.op('Transpose', [b.op('Reshape', [t, b.constI64([0, 0, n, D])], {}, { name: `${nm}_reshape` })], { perm: [0, 2, 1, 3] }, { name: `${nm}_transpose` });
       if (lw.qkv) {
-        [q, k, v] = b.opN('Split', [linear(b, h, lw.qkv, 'qkv'), b.constI64([H * D, KVH * D, KVH * D])], 3, { axis: -1 });
+        // Fused projection: one reshape and transpose of all heads, then split them (fewer nodes per token).
+        [q, k, v] = b.opN('Split', [heads(linear(b, h, lw.qkv, 'qkv'), H + 2 * KVH, 'qkv'), b.constI64([H, KVH, KVH])], 3, { axis: 1 }, { name: 'qkv_split' });
       } else {
-        q = linear(b, h, lw.q!, 'q_proj');
-        k = linear(b, h, lw.k!, 'k_proj');
-        v = linear(b, h, lw.v!, 'v_proj');
+        q = heads(linear(b, h, lw.q!, 'q_proj'), H, 'q');
+        k = heads(linear(b, h, lw.k!, 'k_proj'), KVH, 'k');
+        v = heads(linear(b, h, lw.v!, 'v_proj'), KVH, 'v');
       }
-      // [B,T,n·D] → [B,n,T,D]; Qwen3/Gemma 3 normalise each head of q and k first.
-      const heads = (t: Value, n: number, nm: string, hn?: Norm) => {
-        let r = b.op('Reshape', [t, b.constI64([0, 0, n, D])], {}, { name: `${nm}_reshape` });
-        if (hn) r = norm(b, cfg, r, hn, `${nm}_norm`);
-        return b.op('Transpose', [r], { perm: [0, 2, 1, 3] }, { name: `${nm}_transpose` });
-      };
-      q = heads(q, H, 'q', lw.qNorm); k = heads(k, KVH, 'k', lw.kNorm); v = heads(v, KVH, 'v');
+      if (lw.qNorm) q = norm(b, cfg, q, lw.qNorm, 'q_norm');
+      if (lw.kNorm) k = norm(b, cfg, k, lw.kNorm, 'k_norm');
       if (rope) { q = applyRotary(b, q, rope, D, 'q'); k = applyRotary(b, k, rope, D, 'k'); }
       if (past.length) {
         presents.push(

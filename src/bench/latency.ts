@@ -1,8 +1,7 @@
 import type { Model } from '../ir/graph.js';
 import { stats, type Stats } from '../eval/stats.js';
 import { DecoderRunner, type CachePath } from '../runtime/decoder.js';
-import { lastArgmax } from '../runtime/generate.js';
-import { lastPositionLogits } from '../runtime/last-logits.js';
+import { lastPositionLogits, NEXT_TOKEN } from '../runtime/last-logits.js';
 import type { ort, SessionOptions } from '../runtime/session.js';
 
 export interface InterleavedOptions {
@@ -35,12 +34,12 @@ export interface VariantLatency {
  * repetition of every model (the order rotates every round), so all of them see the same machine
  * load over time. Same threads, same prompt, warm-up rounds discarded.
  */
-export async function measureInterleaved(models: { name: string; model: Model }[], opts: InterleavedOptions): Promise<{ results: Map<string, VariantLatency>; decodeContext: number; prefillLogits: PrefillLogits; cachePath: Map<string, CachePath> }> {
+export async function measureInterleaved(models: { name: string; model: Model; cache?: CachePath }[], opts: InterleavedOptions): Promise<{ results: Map<string, VariantLatency>; decodeContext: number; prefillLogits: PrefillLogits; cachePath: Map<string, CachePath> }> {
   // Prefill returns the last position's logits, as generation does; all positions only when some
   // graph cannot be cut that way (then for every variant, so they stay comparable).
   const cut = models.map((m) => lastPositionLogits(m.model));
   const prefillLogits: PrefillLogits = cut.every((m) => m) ? 'last' : 'all';
-  if (prefillLogits === 'last') models = models.map((m, i) => ({ name: m.name, model: cut[i]! }));
+  if (prefillLogits === 'last') models = models.map((m, i) => ({ ...m, model: cut[i]! }));
   const P = opts.promptTokens, N = opts.decodeTokens;
   const prompt = promptOf(opts.promptIds, P);
   const ctxLen = decodeContext(P, N, opts.maxPositions);
@@ -49,7 +48,7 @@ export async function measureInterleaved(models: { name: string; model: Model }[
   try {
     for (const m of models) {
       const t0 = performance.now();
-      const r = await DecoderRunner.create(m.model, opts.session);
+      const r = await DecoderRunner.create(m.model, { ...opts.session, cache: m.cache });
       loadMs.push(performance.now() - t0);
       runners.push(r);
       if (!r.hasKvCache) throw new Error(`${m.name}: latency needs the KV-cache form of the graph (past_key_values inputs)`);
@@ -85,29 +84,31 @@ export const decodeContext = (promptTokens: number, N: number, maxPositions?: nu
 
 /**
  * One prefill of the prompt, then N greedy decode steps with the KV cache, as a generation loop
- * runs them (runtime/generate.ts): each timed step is the onnxruntime run, the cache update and
- * the argmax. onnxruntime runs: the prefill, a second prefill of ctxLen tokens when ctxLen < prompt
+ * runs them (runtime/generate.ts): each timed step is the onnxruntime run (the argmax inside it,
+ * runtime/last-logits.ts `withNextToken`) and the cache update. onnxruntime runs: the prefill, a second prefill of ctxLen tokens when ctxLen < prompt
  * length, then N decode steps. The cache is sized for the whole run, so it never grows while timed.
  */
+/** The greedy token at the last position of row 0. */
+const lastToken = (out: ort.InferenceSession.ReturnType): bigint => { const d = out[NEXT_TOKEN].data as BigInt64Array; return d[d.length - 1]; };
+
 export async function oneRepetition(runner: DecoderRunner, prompt: BigInt64Array, ctxLen: number, N: number): Promise<{ p: number; d: number[] }> {
   let cache = runner.newCache(Math.max(prompt.length, ctxLen + N));
   const a = performance.now();
-  let out = await runner.step(prompt, 1, cache, {}, ['logits']);
-  let next = lastArgmax(out.logits as ort.Tensor);
+  let out = await runner.step(prompt, 1, cache, {}, [NEXT_TOKEN]);
+  let next = lastToken(out);
   const p = performance.now() - a;
   // A model with few positions cannot decode after a full-length prompt: decode after a shorter one.
   if (ctxLen < prompt.length) {
     cache = runner.newCache(ctxLen + N);
-    out = await runner.step(prompt.subarray(0, ctxLen), 1, cache, {}, ['logits']);
-    next = lastArgmax(out.logits as ort.Tensor);
+    out = await runner.step(prompt.subarray(0, ctxLen), 1, cache, {}, [NEXT_TOKEN]);
+    next = lastToken(out);
   }
   const d: number[] = [];
   const ids = new BigInt64Array(1);
   for (let t = 0; t < N; t++) {
     const s = performance.now();
-    ids[0] = BigInt(next);
-    const o = await runner.step(ids, 1, cache, {}, ['logits']);
-    next = lastArgmax(o.logits as ort.Tensor);
+    ids[0] = next;
+    next = lastToken(await runner.step(ids, 1, cache, {}, [NEXT_TOKEN]));
     d.push(performance.now() - s);
   }
   return { p, d };

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Model } from '../ir/graph.js';
-import { DecoderRunner } from '../runtime/decoder.js';
+import { DecoderRunner, type CachePath } from '../runtime/decoder.js';
 import { lastPositionLogits } from '../runtime/last-logits.js';
 import type { SessionOptions } from '../runtime/session.js';
 import { decodeContext, oneRepetition, promptOf } from './latency.js';
@@ -31,6 +31,8 @@ export interface ProfileOptions {
   /** Model's maximum positions: decode starts after a shorter prompt when the full one leaves no room. */
   maxPositions?: number;
   session?: SessionOptions;
+  /** Cache path to profile (default: in-place where the graph allows it). */
+  cache?: CachePath;
 }
 
 interface TraceEvent { cat: string; name: string; ts: number; dur: number; args?: { op_name?: string; provider?: string } }
@@ -42,7 +44,7 @@ interface TraceEvent { cat: string; name: string; ts: number; dur: number; args?
  */
 export async function profileOps(model: Model, opts: ProfileOptions): Promise<OpProfile> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-profile-'));
-  const runner = await DecoderRunner.create(lastPositionLogits(model) ?? model, { ...opts.session, profilePrefix: path.join(dir, 'p') });
+  const runner = await DecoderRunner.create(lastPositionLogits(model) ?? model, { ...opts.session, cache: opts.cache, profilePrefix: path.join(dir, 'p') });
   const prompt = promptOf(opts.promptIds, opts.promptTokens);
   const N = opts.decodeTokens ?? 8;
   const ctxLen = decodeContext(opts.promptTokens, N, opts.maxPositions);

@@ -1,5 +1,6 @@
 import type { Model } from '../ir/graph.js';
 import { BufferCache, cacheInputs, ConcatCache, inPlaceCacheForm, newRowsName, type CacheInput, type CachePath, type DecoderCache } from './kv-cache.js';
+import { withNextToken } from './last-logits.js';
 import { createSession, ort, type SessionOptions } from './session.js';
 
 export type { CachePath, DecoderCache } from './kv-cache.js';
@@ -41,6 +42,7 @@ export class DecoderRunner {
       graph = inPlace ?? model;
       path = inPlace ? 'in-place' : 'concat';
     }
+    graph = withNextToken(graph);
     const known = new Set(['input_ids', 'attention_mask', 'position_ids', ...past.map((p) => p.name)]);
     const session = await createSession(graph, opts);
     return new DecoderRunner(session, path, past, names.includes('position_ids'), names.filter((n) => !known.has(n)), graph.graph.outputs.map((v) => v.name));

@@ -1,5 +1,6 @@
 import { UsageError } from '../util/errors.js';
 import { type DecoderCache, type DecoderRunner } from './decoder.js';
+import { NEXT_TOKEN } from './last-logits.js';
 import { ort } from './session.js';
 
 export interface GreedyOptions {
@@ -9,6 +10,11 @@ export interface GreedyOptions {
   eosTokenId?: number;
   /** [batch][promptLen] 1 = token, 0 = padding (left padding, as Hugging Face generates). Default all ones. */
   attentionMask?: number[][];
+  /**
+   * Return the logits (default true). False: each step fetches only the greedy token (argmax inside
+   * onnxruntime), not a vocabulary of logits per row: what the latency protocol times.
+   */
+  keepLogits?: boolean;
 }
 
 export interface GreedyResult {
@@ -51,6 +57,7 @@ export async function greedyGenerate(runner: DecoderRunner, prompt: number[][], 
   const logits: Float32Array[][] = prompt.map(() => []);
   const done = new Array<boolean>(B).fill(false);
   const cache: DecoderCache = runner.newCache(T + opts.maxNewTokens);
+  const keep = opts.keepLogits !== false;
   let feed = prompt;
   let feedPos = positions;
   for (let step = 0; step < opts.maxNewTokens; step++) {
@@ -58,17 +65,20 @@ export async function greedyGenerate(runner: DecoderRunner, prompt: number[][], 
     const out = await runner.step(BigInt64Array.from(feed.flat(), BigInt), B, cache, {
       attention_mask: i64(mask, B, mask[0].length),
       position_ids: i64(feedPos, B, S),
-    });
-    const l = out.logits as ort.Tensor;
-    const V = l.dims[2];
-    const data = l.data as Float32Array;
+    }, keep ? ['logits'] : [NEXT_TOKEN]);
+    const greedy = keep ? null : out[NEXT_TOKEN].data as BigInt64Array;
+    const l = out.logits as ort.Tensor | undefined;
+    const V = l?.dims[2] ?? 0;
+    const data = l?.data as Float32Array;
     const next: number[] = [];
     for (let b = 0; b < B; b++) {
       const prefill = step === 0;
-      for (let t = 0; t < S; t++) {
-        if (!done[b] && (!prefill || mask[b][t])) logits[b].push(data.slice((b * S + t) * V, (b * S + t + 1) * V));
+      if (keep) {
+        for (let t = 0; t < S; t++) {
+          if (!done[b] && (!prefill || mask[b][t])) logits[b].push(data.slice((b * S + t) * V, (b * S + t + 1) * V));
+        }
       }
-      const tok = done[b] ? (opts.eosTokenId ?? 0) : argmax(data, (b * S + S - 1) * V, V);
+      const tok = done[b] ? (opts.eosTokenId ?? 0) : greedy ? Number(greedy[b * S + S - 1]) : argmax(data, (b * S + S - 1) * V, V);
       if (!done[b]) tokens[b].push(tok);
       if (tok === opts.eosTokenId) done[b] = true;
       next.push(tok);
@@ -106,12 +116,6 @@ export async function fullSequenceLogits(runner: DecoderRunner, ids: number[]): 
   const [, S, V] = l.dims;
   const data = l.data as Float32Array;
   return Array.from({ length: S }, (_, t) => data.slice(t * V, (t + 1) * V));
-}
-
-/** Argmax over the vocabulary at the last position of logits [B, T, V] (batch 0). */
-export function lastArgmax(logits: ort.Tensor): number {
-  const [, T, V] = logits.dims;
-  return argmax(logits.data as Float32Array, (T - 1) * V, V);
 }
 
 /** Index of the largest of n values from `off` (first one on ties, like torch.argmax). */

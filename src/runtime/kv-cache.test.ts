@@ -71,15 +71,19 @@ test('in-place KV cache on quantized and FP16 graphs equals their concat form', 
   }
 });
 
-test('a left-padded batch generates the same tokens and logits with either cache', async () => {
+test('a left-padded batch generates the same tokens and logits with either cache, and the same tokens without logits', async () => {
   const model = loadModel(fixtureDir('llama-gqa-untied')).graph({ kvCache: true });
   const { ids, attentionMask } = leftPad([[5, 9, 14, 3, 22, 7], [31, 4]], 0);
-  const run = async (cache: 'in-place' | 'concat') => {
+  const run = async (cache: 'in-place' | 'concat', keepLogits = true) => {
     const r = await DecoderRunner.create(model, { threads: 1, cache });
-    try { return await greedyGenerate(r, ids, { maxNewTokens: 12, attentionMask }); } finally { await r.release(); }
+    try { return await greedyGenerate(r, ids, { maxNewTokens: 12, attentionMask, keepLogits }); } finally { await r.release(); }
   };
   const a = await run('concat'), b = await run('in-place');
   assert.deepEqual(b.tokens, a.tokens);
+  // Greedy tokens from onnxruntime's ArgMax (no logits copied out) are the ones picked from the logits.
+  const c = await run('in-place', false);
+  assert.deepEqual(c.tokens, a.tokens);
+  assert.deepEqual(c.logits, [[], []]);
   for (let row = 0; row < 2; row++) assert.ok(maxRowDiff(b.logits[row], a.logits[row]) < 2e-5);
 });
 

@@ -33,3 +33,23 @@ export function lastPositionLogits(model: Model): Model | null {
   g.sortTopologically();
   return m;
 }
+
+/** Name of the greedy token output DecoderRunner adds: ArgMax of the logits at every position returned ([B, T], int64). */
+export const NEXT_TOKEN = 'next_token';
+
+/**
+ * The graph with the argmax of its logits as an extra output, so a greedy step fetches 8 bytes per
+ * row instead of copying a vocabulary of logits into JS and scanning it there (first index on ties,
+ * like torch.argmax). Unchanged when there is no `logits` output or it already has one.
+ */
+export function withNextToken(model: Model): Model {
+  const logits = model.graph.outputs.find((v) => v.name === 'logits');
+  if (!logits || model.graph.value(NEXT_TOKEN)) return model;
+  const m = cloneModel(model);
+  const b = new Builder(m.graph);
+  const next = b.op('ArgMax', [m.graph.mustValue('logits')], { axis: -1, keepdims: 0 }, { name: 'next_token_argmax' });
+  m.graph.renameValue(next, NEXT_TOKEN);
+  next.type = { dtype: 'int64', shape: ['batch_size', 'sequence_length'] };
+  m.graph.markOutput(next);
+  return m;
+}
