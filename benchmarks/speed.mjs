@@ -26,7 +26,8 @@ const { loadDataset } = await import('../dist/data/index.js');
 
 const MODELS = {
   'gpt2-brown-12m': { dir: path.join(root, 'models', 'gpt2-brown-12m'), prompt: 480 },
-  'gpt2-124m': { preset: 'gpt2', dtype: 'f32', prompt: 512 },
+  // GPT-2's vocabulary: the embedded model's tokenizer serves static-int8's calibration text.
+  'gpt2-124m': { preset: 'gpt2', dtype: 'f32', prompt: 512, tokenizerFrom: path.join(root, 'models', 'gpt2-brown-12m') },
   'tinyllama-1.1b': { preset: 'tinyllama-1.1b', dtype: 'bf16', prompt: 512 },
 };
 const names = (process.env.MODELS ?? Object.keys(MODELS).join(',')).split(',');
@@ -43,6 +44,9 @@ function modelDir(name) {
     const r = spawnSync(process.execPath, [path.join(root, 'bin', 'quantlab.js'), 'synth', '--preset', m.preset, '--dtype', m.dtype, '--out', dir], { stdio: 'inherit' });
     if (r.status !== 0) process.exit(1);
   }
+  if (m.tokenizerFrom && !fs.existsSync(path.join(dir, 'tokenizer.json'))) {
+    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) fs.copyFileSync(path.join(m.tokenizerFrom, f), path.join(dir, f));
+  }
   return dir;
 }
 
@@ -52,7 +56,8 @@ for (const name of names) {
   const loaded = loadModel(dir);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-speed-'));
   const v = {};
-  for (const m of ['fp32', 'dynamic-int8', 'static-int8', 'int8-weight', 'int4-weight']) {
+  // static-int8 calibrates on text: it needs a tokenizer (the synthetic Llama has none).
+  for (const m of ['fp32', 'dynamic-int8', ...(loaded.tokenizer ? ['static-int8'] : []), 'int8-weight', 'int4-weight']) {
     v[m] = (await prepareVariant(loaded, m, work)).model;
     console.log(`${name}: ${m} ready`);
   }
@@ -88,18 +93,22 @@ for (const name of names) {
     console.log(`${name} ${e.name}: prefill ${r.prefill_ms.p50.toFixed(1)} ms, decode p50 ${r.decode_ms.p50.toFixed(2)} p95 ${r.decode_ms.p95.toFixed(2)} ms, outside ORT ${rows.at(-1).profile_decode.outside_pct.toFixed(1)}%`);
   }
   fs.rmSync(work, { recursive: true, force: true });
-  summary.push({ model: name, source: dir, prompt_tokens: P, decode_context: lat.decodeContext, decode_tokens: DECODE, repetitions: REPS, threads, rows });
+  summary.push({ model: name, source: path.relative(root, dir), prompt_tokens: P, decode_context: lat.decodeContext, decode_tokens: DECODE, repetitions: REPS, threads, rows });
 }
 
-const result = { schema: 'quantlab.bench-speed/1', date: new Date().toISOString(), machine: machineInfo(), load_average: os.loadavg(), summary };
+// Models not run this time keep their last results (each entry carries its own date and machine).
+const stamp = { date: new Date().toISOString(), machine: machineInfo(), load_average: os.loadavg() };
+const prev = fs.existsSync(path.join(outDir, 'summary.json')) ? JSON.parse(fs.readFileSync(path.join(outDir, 'summary.json'), 'utf8')).summary ?? [] : [];
+const merged = Object.keys(MODELS).map((n) => summary.find((s) => s.model === n) && { ...stamp, ...summary.find((s) => s.model === n) } || prev.find((s) => s.model === n)).filter(Boolean);
+const result = { schema: 'quantlab.bench-speed/1', ...stamp, summary: merged };
 const tmp = path.join(outDir, 'summary.json.tmp');
 fs.writeFileSync(tmp, JSON.stringify(result, null, 2) + '\n');
 fs.renameSync(tmp, path.join(outDir, 'summary.json'));
 const m = result.machine;
-let md = `# Speed: every method against FP32, KV cache in place (npm run bench:speed)\n\n${result.date} · ${m.cpu} (${(m.cpu_features ?? []).join(', ')}) · ${m.cores} cores, ${threads} threads · Node ${m.node} · onnxruntime ${m.onnxruntime}\n\n`;
+let md = `# Speed: every method against FP32, KV cache in place (npm run bench:speed)\n\n${m.cores} cores, ${threads} threads · Node ${m.node} · onnxruntime ${m.onnxruntime}\n\n`;
 md += 'One process per model; all variants round-robin in one run (1 warm-up + REPS rounds), so every ratio compares runs under the same machine load. A decode step is what generation pays: the onnxruntime run, the cache update and the argmax. "outside ORT" is from onnxruntime\'s profile of 8 decode steps: 1 − (time inside `model_run`) / (wall time of the step). The two "(concat cache)" rows run the same graphs the way the exported file runs elsewhere (present tensors copied out and fed back each token).\n';
-for (const s of summary) {
-  md += `\n## ${s.model}\n\nprompt ${s.prompt_tokens} tokens, then ${s.decode_tokens} decode steps after ${s.decode_context} cached tokens; ${s.repetitions} repetitions.\n\n`;
+for (const s of result.summary) {
+  md += `\n## ${s.model}\n\n${s.date} · ${s.machine.cpu} (${(s.machine.cpu_features ?? []).join(', ')}) · load average ${s.load_average.map((x) => x.toFixed(2)).join(' / ')} · prompt ${s.prompt_tokens} tokens, then ${s.decode_tokens} decode steps after ${s.decode_context} cached tokens; ${s.repetitions} repetitions.\n\n`;
   md += '| method | KV cache | prefill p50 ms | decode p50 / p95 ms | p95/p50 | decode tok/s (mean) | speedup prefill / decode | step ms | in ORT ms | outside ORT | top decode ops (ms) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n';
   for (const r of s.rows) {
     md += `| ${r.method} | ${r.kv_cache} | ${r.prefill_p50_ms.toFixed(1)} | ${r.decode_p50_ms.toFixed(2)} / ${r.decode_p95_ms.toFixed(2)} | ${r.p95_over_p50.toFixed(2)} | ${r.decode_tokens_per_s.toFixed(0)} | ${r.speedup_prefill.toFixed(2)}× / ${r.speedup_decode.toFixed(2)}× | ${r.profile_decode.step_ms.toFixed(2)} | ${r.profile_decode.run_ms.toFixed(2)} | ${r.profile_decode.outside_pct.toFixed(1)}% | ${r.profile_decode.top.map((o) => `${o.op} ${o.ms.toFixed(2)}`).join(', ')} |\n`;
