@@ -1,5 +1,5 @@
 import type { Model } from '../ir/graph.js';
-import { BufferCache, cacheInputs, ConcatCache, inPlaceCacheForm, newRowsName, type CacheInput, type CachePath, type DecoderCache } from './kv-cache.js';
+import { BufferCache, cacheInputs, ConcatCache, inPlaceCacheForm, NEW_ROWS, newRowsName, type CacheInput, type CachePath, type DecoderCache } from './kv-cache.js';
 import { withNextToken } from './last-logits.js';
 import { createSession, ort, type SessionOptions } from './session.js';
 
@@ -81,7 +81,7 @@ export class DecoderRunner {
   }
 
   private isCacheOutput(name: string): boolean {
-    return name.startsWith('present.') || this.past.some((p) => newRowsName(p.name) === name);
+    return name.startsWith('present.') || name === NEW_ROWS || this.past.some((p) => newRowsName(p.name) === name);
   }
 
   private feeds(ids: BigInt64Array, batch: number, cache: DecoderCache | null, extra: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
