@@ -25,13 +25,14 @@ export function attend(b: Builder, q: Value, k: Value, v: Value, past: { key: Va
   const { H, KVH, D } = heads;
   const grouped = H !== KVH;
   const stack = (t: Value, n: number, last: number, name: string) => b.op('Reshape', [t, b.constI64([0, n, -1, last])], {}, { name });
-  const qs = grouped ? stack(q, KVH, D, 'q_stack') : q;
+  // The scale goes on q as a [D] vector, not a scalar: onnxruntime folds a scalar next to a MatMul
+  // into its alpha, and with alpha ≠ 1 MLAS leaves its one-row (decode) kernel for the packing one
+  // (2× slower per token); scaling the scores instead costs a pass over [T, P+T] per head in prefill.
+  const scaled = b.op('Mul', [q, b.constF32(new Array<number>(D).fill(scale))], {}, { name: 'q_scale' });
+  const qs = grouped ? stack(scaled, KVH, D, 'q_stack') : scaled;
   const scores = (key: Value, name: string) => b.op('MatMul', [qs, b.op('Transpose', [key], { perm: [0, 1, 3, 2] }, { name: `${name}_t` })], {}, { name });
   let s = past ? b.op('Concat', [scores(past.key, 'scores_past'), scores(k, 'scores_new')], { axis: -1 }, { name: 'scores' }) : scores(k, 'scores');
   if (grouped) s = stack(s, H, 0, 'scores_heads');
-  // Scaled after the product: onnxruntime folds a scale next to a MatMul into its alpha, and with
-  // alpha ≠ 1 MLAS leaves its one-row (decode) kernel for the packing one (2× slower per token).
-  s = b.op('Mul', [s, b.scalarF32(scale)], {}, { name: 'scale' });
   let p = b.op('Softmax', [b.op('Add', [s, mask], {}, { name: 'mask' })], { axis: -1 });
   if (grouped) p = stack(p, KVH, 0, 'probs_stack');
   let o: Value;

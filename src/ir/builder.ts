@@ -18,6 +18,11 @@ function toAttr(x: AttrInput): Attr {
   return x;
 }
 
+const CONST_PREFIX = 'const_';
+
+/** Whether an initializer is one of the builder's shared constants (shapes, scalars, scale vectors), not a weight. */
+export const isBuilderConstant = (name: string): boolean => /^const_\d+(_\d+)?$/.test(name);
+
 /**
  * Terse graph construction: `b.op('MatMul', [x, w])` appends a node and returns its output.
  * Node and value names are prefixed with the current scope (e.g. `/h.0/attn/MatMul`).
@@ -70,7 +75,7 @@ export class Builder {
   private cached(key: string, make: () => Tensor): Value {
     let v = this.constCache.get(key);
     if (!v) {
-      v = this.graph.addInitializer(this.graph.uniqueName(`const_${this.constCache.size}`), make());
+      v = this.graph.addInitializer(this.graph.uniqueName(`${CONST_PREFIX}${this.constCache.size}`), make());
       this.constCache.set(key, v);
     }
     return v;

@@ -1,4 +1,5 @@
 import { isRopeTable } from '../arch/rope.js';
+import { isBuilderConstant } from '../ir/builder.js';
 import { addCrossEntropyLoss, nextTokenLabels } from '../autodiff/loss.js';
 import { buildGradientGraph, gradName } from '../autodiff/engine.js';
 import { cloneModel, type Model } from '../ir/graph.js';
@@ -31,7 +32,7 @@ const IGNORE = -100;
 /** Float initializers a decoder trains by default. */
 export function defaultTrainable(m: Model): string[] {
   return m.graph.initializers()
-    .filter((v) => v.constant!.dtype === 'float32' && v.constant!.dims.length >= 1 && !isRopeTable(v.name))
+    .filter((v) => v.constant!.dtype === 'float32' && v.constant!.dims.length >= 1 && !isRopeTable(v.name) && !isBuilderConstant(v.name))
     .map((v) => v.name);
 }
 
