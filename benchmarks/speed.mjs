@@ -25,9 +25,9 @@ const { machineInfo } = await import('../dist/eval/latency.js');
 const { loadDataset } = await import('../dist/data/index.js');
 
 const MODELS = {
-  'gpt2-brown-12m': { dir: path.join(root, 'models', 'gpt2-brown-12m'), prompt: 480 },
+  'gpt2-brown-12m': { dir: path.join(root, 'models', 'gpt2-brown-12m'), prompt: 480, floats: true },
   // GPT-2's vocabulary: the embedded model's tokenizer serves static-int8's calibration text.
-  'gpt2-124m': { preset: 'gpt2', dtype: 'f32', prompt: 512, tokenizerFrom: path.join(root, 'models', 'gpt2-brown-12m') },
+  'gpt2-124m': { preset: 'gpt2', dtype: 'f32', prompt: 512, floats: true, tokenizerFrom: path.join(root, 'models', 'gpt2-brown-12m') },
   'tinyllama-1.1b': { preset: 'tinyllama-1.1b', dtype: 'bf16', prompt: 512 },
 };
 const names = (process.env.MODELS ?? Object.keys(MODELS).join(',')).split(',');
@@ -57,7 +57,8 @@ for (const name of names) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-speed-'));
   const v = {};
   // static-int8 calibrates on text: it needs a tokenizer (the synthetic Llama has none).
-  for (const m of ['fp32', 'dynamic-int8', ...(loaded.tokenizer ? ['static-int8'] : []), 'int8-weight', 'int4-weight']) {
+  // fp16/bf16 (storage formats; fp16 computes in half) on the GPT-2 shapes only, to keep the 1.1B run short.
+  for (const m of ['fp32', 'dynamic-int8', ...(loaded.tokenizer ? ['static-int8'] : []), 'int8-weight', 'int4-weight', ...(MODELS[name].floats ? ['fp16', 'bf16'] : [])]) {
     v[m] = (await prepareVariant(loaded, m, work)).model;
     console.log(`${name}: ${m} ready`);
   }
