@@ -27,6 +27,11 @@ export interface VariantLatency {
   prefill_tokens_per_s: number;
   decode_tokens_per_s: number;
   session_load_ms: number;
+  /**
+   * Share of the decode steps' wall time spent outside session.run (feeds, KV-cache update, greedy
+   * token), from the timed steps themselves (no profiler). The binding's own conversions count as inside.
+   */
+  decode_outside_run_pct: number;
 }
 
 /**
@@ -55,20 +60,25 @@ export async function measureInterleaved(models: { name: string; model: Model; c
     }
     const prefill = models.map(() => [] as number[]);
     const decode = models.map(() => [] as number[]);
+    const inRun = models.map(() => [] as number[]);
     const rounds = opts.warmup + opts.repetitions;
     for (let round = 0; round < rounds; round++) {
       for (let j = 0; j < models.length; j++) {
         opts.signal?.throwIfAborted();
         const v = (j + round) % models.length;
-        const { p, d } = await oneRepetition(runners[v], prompt, ctxLen, N);
-        if (round >= opts.warmup) { prefill[v].push(p); decode[v].push(...d); }
+        const { p, d, run } = await oneRepetition(runners[v], prompt, ctxLen, N);
+        if (round >= opts.warmup) { prefill[v].push(p); decode[v].push(...d); inRun[v].push(...run); }
         opts.onProgress?.(round * models.length + j + 1, rounds * models.length);
       }
     }
     const results = new Map<string, VariantLatency>();
     models.forEach((m, v) => {
       const ps = stats(prefill[v]), ds = stats(decode[v]);
-      results.set(m.name, { prefill_ms: ps, decode_ms: ds, prefill_tokens_per_s: (P / ps.p50) * 1000, decode_tokens_per_s: 1000 / ds.p50, session_load_ms: loadMs[v] });
+      const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+      results.set(m.name, {
+        prefill_ms: ps, decode_ms: ds, prefill_tokens_per_s: (P / ps.p50) * 1000, decode_tokens_per_s: 1000 / ds.p50, session_load_ms: loadMs[v],
+        decode_outside_run_pct: (1 - sum(inRun[v]) / sum(decode[v])) * 100,
+      });
     });
     return { results, decodeContext: ctxLen, prefillLogits, cachePath: new Map(models.map((m, v) => [m.name, runners[v].cachePath!])) };
   } finally {
@@ -91,7 +101,7 @@ export const decodeContext = (promptTokens: number, N: number, maxPositions?: nu
 /** The greedy token at the last position of row 0. */
 const lastToken = (out: ort.InferenceSession.ReturnType): bigint => { const d = out[NEXT_TOKEN].data as BigInt64Array; return d[d.length - 1]; };
 
-export async function oneRepetition(runner: DecoderRunner, prompt: BigInt64Array, ctxLen: number, N: number): Promise<{ p: number; d: number[] }> {
+export async function oneRepetition(runner: DecoderRunner, prompt: BigInt64Array, ctxLen: number, N: number): Promise<{ p: number; d: number[]; run: number[] }> {
   let cache = runner.newCache(Math.max(prompt.length, ctxLen + N));
   const a = performance.now();
   let out = await runner.step(prompt, 1, cache, {}, [NEXT_TOKEN]);
@@ -103,13 +113,14 @@ export async function oneRepetition(runner: DecoderRunner, prompt: BigInt64Array
     out = await runner.step(prompt.subarray(0, ctxLen), 1, cache, {}, [NEXT_TOKEN]);
     next = lastToken(out);
   }
-  const d: number[] = [];
+  const d: number[] = [], run: number[] = [];
   const ids = new BigInt64Array(1);
   for (let t = 0; t < N; t++) {
     const s = performance.now();
     ids[0] = next;
     next = lastToken(await runner.step(ids, 1, cache, {}, [NEXT_TOKEN]));
     d.push(performance.now() - s);
+    run.push(runner.lastRunMs);
   }
-  return { p, d };
+  return { p, d, run };
 }

@@ -48,6 +48,9 @@ export class DecoderRunner {
     return new DecoderRunner(session, path, past, names.includes('position_ids'), names.filter((n) => !known.has(n)), graph.graph.outputs.map((v) => v.name));
   }
 
+  /** Wall time of the last step's session.run (onnxruntime plus the binding's input/output conversion), ms. */
+  lastRunMs = 0;
+
   get hasKvCache(): boolean { return this.cachePath !== null; }
 
   /** An empty cache for this runner; `capacity`: the positions it should hold without growing. */
@@ -75,7 +78,9 @@ export class DecoderRunner {
   async step(ids: BigInt64Array, batch: number, cache: DecoderCache, extra: Record<string, ort.Tensor> = {}, fetches?: string[]): Promise<ort.InferenceSession.ReturnType> {
     const T = ids.length / batch;
     const feeds = this.feeds(ids, batch, cache, extra);
+    const t0 = performance.now();
     const out = await this.session.run(feeds, fetches ? [...fetches, ...this.outputs.filter((o) => this.isCacheOutput(o))] : this.outputs);
+    this.lastRunMs = performance.now() - t0;
     cache.update(out, T);
     return out;
   }
