@@ -60,6 +60,13 @@ export const benchCommand: Command = {
       const md = renderMarkdown(report);
       console.log(md.slice(0, md.indexOf('## Protocol')).trimEnd());
       console.log(`\nreport written (${report.wall_s.toFixed(0)} s): ${files.join(', ')}`);
+      // A method that failed is marked in the report; the exit code says so too (an FP32 baseline
+      // skipped because it does not fit in memory is a decision, not a failure).
+      const failed = report.failures.filter((f) => !f.error.startsWith('not run:'));
+      if (failed.length) {
+        console.error(`quantlab bench: ${failed.length} method${failed.length > 1 ? 's' : ''} failed (${failed.map((f) => f.method).join(', ')}); the report marks ${failed.length > 1 ? 'them' : 'it'}`);
+        return 1;
+      }
       return 0;
     } catch (e) {
       if (abort.signal.aborted) {

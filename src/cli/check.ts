@@ -2,7 +2,7 @@ import path from 'node:path';
 import { checkParity, type ParityRow, type PathComparison } from '../export/parity.js';
 import { loadTokenizer } from '../hf/tokenizer.js';
 import { UsageError } from '../util/errors.js';
-import { writeJsonAtomic } from '../util/fsx.js';
+import { writeJsonTo } from '../util/fsx.js';
 import fs from 'node:fs';
 import type { Command } from './command.js';
 import { intOption, requireString } from './options.js';
@@ -22,7 +22,7 @@ export const checkCommand: Command = {
     'transformers-js': { type: 'boolean', description: 'also run each file through @huggingface/transformers (dev dependency)' },
     web: { type: 'boolean', description: 'also run each file under onnxruntime-web, WASM backend (dev dependency)' },
     tolerance: { type: 'string', description: 'max |Δlogits| for every comparison (default: per dtype, see docs/transformers-js.md)', valueName: 'X' },
-    json: { type: 'string', description: 'write the rows as JSON here', valueName: 'file' },
+    json: { type: 'string', description: 'write the rows as JSON here (- for stdout)', valueName: 'file' },
   },
   async run(v) {
     const dir = requireString(v.model, 'model');
@@ -50,7 +50,7 @@ export const checkCommand: Command = {
     console.log(header(Boolean(v.web), Boolean(v['transformers-js'])));
     const rows = await checkParity({ dir, prompt, newTokens, dtypes, web: Boolean(v.web), transformersJs: Boolean(v['transformers-js']), tolerance },
       (r) => console.log(line(r, Boolean(v.web), Boolean(v['transformers-js']))));
-    if (v.json) writeJsonAtomic(String(v.json), { prompt, newTokens, rows });
+    if (v.json) writeJsonTo(String(v.json), { prompt, newTokens, rows });
     const bad = rows.filter((r) => !r.ok);
     console.log(bad.length ? `MISMATCH in ${bad.map((r) => r.dtype).join(', ')}` : `all ${rows.length} files agree`);
     return bad.length ? 1 : 0;

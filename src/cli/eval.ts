@@ -8,7 +8,7 @@ import { slidingWindows } from '../eval/windows.js';
 import { modelSize } from '../eval/size.js';
 import { loadModel, resolveModelSpec } from '../load/index.js';
 import { assertNotCalibratedOn } from '../quant/calibration/source.js';
-import { writeJsonAtomic } from '../util/fsx.js';
+import { writeJsonTo } from '../util/fsx.js';
 import { Progress } from '../util/progress.js';
 import { UsageError } from '../util/errors.js';
 import type { Command } from './command.js';
@@ -35,7 +35,7 @@ export const evalCommand: Command = {
     'kld-base': { type: 'string', description: 'compare with this model, or with logits saved by --save-logits: KLD, top-1 agreement and Δln PPL on the same windows', valueName: 'model|file' },
     'save-logits': { type: 'string', description: 'save this model\'s top-k log-probabilities on the windows, for later --kld-base comparisons', valueName: 'file' },
     'top-k': { type: 'string', description: 'log-probabilities kept per token by --save-logits (up to the vocabulary size: exact)', default: '256', valueName: 'N' },
-    json: { type: 'string', description: 'write the result as JSON here', valueName: 'file' },
+    json: { type: 'string', description: 'write the result as JSON here (- for stdout)', valueName: 'file' },
   },
   async run(v) {
     const model = loadModel(await resolveModelSpec(requireString(v.model, 'model')));
@@ -142,7 +142,7 @@ export const evalCommand: Command = {
     }
     console.log(`size        ${fileBytes.toLocaleString('en-US')} bytes on disk; ${size.param_count.toLocaleString('en-US')} parameters in ${size.param_bytes.toLocaleString('en-US')} bytes`);
     console.log(`peak RSS    ${(result.peak_rss_bytes / 2 ** 20).toFixed(0)} MiB`);
-    if (typeof v.json === 'string') writeJsonAtomic(v.json, result);
+    if (typeof v.json === 'string') writeJsonTo(v.json, result);
     return 0;
   },
 };

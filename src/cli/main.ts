@@ -11,7 +11,7 @@ function help(cmd?: Command): string {
   const opts = Object.entries(cmd.options)
     .map(([k, o]) => `  --${k}${o.type === 'string' ? ` <${o.valueName ?? 'value'}>` : ''}`.padEnd(30) + ` ${o.description}${o.default !== undefined ? ` (default ${o.default})` : ''}`)
     .join('\n');
-  return `Usage: ${cmd.usage}\n\n${cmd.summary}\n\nOptions:\n${opts}\n  --help                       show this help`;
+  return `Usage: ${cmd.usage}\n\n${cmd.summary}\n\nOptions:\n${opts}\n  -h, --help                   show this help`;
 }
 
 /** Parse argv, run the command, map errors to one line and an exit code. */
@@ -28,10 +28,17 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const { values, positionals } = parseArgs({ args: rest, options: { ...cmd.options, help: { type: 'boolean' } }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args: rest, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
     if (values.help) { console.log(help(cmd)); return 0; }
     if (positionals.length > (cmd.positionals ?? 0)) throw new UsageError(`unexpected argument '${positionals[cmd.positionals ?? 0]}'`);
-    return await cmd.run(values as Record<string, string | boolean | string[] | undefined>, positionals);
+    // `--json -`: stdout carries the JSON alone; the human-readable lines go to stderr.
+    const log = console.log;
+    if ((values as Record<string, unknown>).json === '-') console.log = (...a: unknown[]) => console.error(...a);
+    try {
+      return await cmd.run(values as Record<string, string | boolean | string[] | undefined>, positionals);
+    } finally {
+      console.log = log;
+    }
   } catch (e) {
     return report(e, name);
   }

@@ -1,5 +1,5 @@
 import { parameterTable, SYNTH_PRESETS, synthesize, synthPreset, type SynthDtype } from '../arch/synth.js';
-import { writeJsonAtomic } from '../util/fsx.js';
+import { writeJsonTo } from '../util/fsx.js';
 import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import type { Command } from './command.js';
@@ -20,7 +20,7 @@ export const synthCommand: Command = {
     'max-shard-size': { type: 'string', description: 'split weights into shards above this size (e.g. 2GB, 500MB, bytes)', default: '2GB', valueName: 'size' },
     force: { type: 'boolean', description: 'replace an existing model.safetensors in the output folder' },
     'dry-run': { type: 'boolean', description: 'print the config and parameter count; write no weights' },
-    json: { type: 'string', description: 'also write the summary (config, param_count, bytes) as JSON', valueName: 'file' },
+    json: { type: 'string', description: 'also write the summary (config, param_count, bytes) as JSON (- for stdout)', valueName: 'file' },
   },
   async run(v) {
     const seed = Number(v.seed ?? 0);
@@ -35,7 +35,7 @@ export const synthCommand: Command = {
       console.log(`preset      ${name} (${preset.arch}): ${preset.summary}`);
       console.log(`parameters  ${fmt(table.paramCount)}`);
       console.log(`FP32 bytes  ${fmt(table.fp32Bytes)}`);
-      if (typeof v.json === 'string') writeJsonAtomic(v.json, summary);
+      if (typeof v.json === 'string') writeJsonTo(v.json, summary);
       return 0;
     }
     const bar = new Progress('synth', 1);
@@ -50,7 +50,7 @@ export const synthCommand: Command = {
     console.log(`FP32 bytes  ${fmt(r.fp32Bytes)}`);
     if (r.paramBytes !== r.fp32Bytes) console.log(`${`${String(v.dtype).toUpperCase()} bytes`.padEnd(12)}${fmt(r.paramBytes)}`);
     console.log(`safetensors ${fmt(r.safetensorsBytes)} bytes in ${r.shards} file${r.shards > 1 ? 's' : ''}, written in ${r.seconds.toFixed(1)} s`);
-    if (typeof v.json === 'string') writeJsonAtomic(v.json, { ...summary, folder: r.folder, dtype: v.dtype ?? 'f32', safetensors_bytes: r.safetensorsBytes, shards: r.shards });
+    if (typeof v.json === 'string') writeJsonTo(v.json, { ...summary, folder: r.folder, dtype: v.dtype ?? 'f32', safetensors_bytes: r.safetensorsBytes, shards: r.shards });
     return 0;
   },
 };

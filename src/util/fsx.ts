@@ -49,6 +49,15 @@ export function writeJsonAtomic(file: string, obj: unknown): void {
   writeFileAtomic(file, JSON.stringify(obj, null, 2) + '\n');
 }
 
+/** Where `--json -` goes (stdout; a test swaps it). */
+export const jsonStdout = { write: (s: string): void => { process.stdout.write(s); } };
+
+/** A command's --json target: a file written atomically, or `-` for stdout. */
+export function writeJsonTo(target: string, obj: unknown): void {
+  if (target === '-') jsonStdout.write(JSON.stringify(obj, null, 2) + '\n');
+  else writeJsonAtomic(target, obj);
+}
+
 export function sha256File(file: string): string {
   // Streamed in chunks so multi-GB files do not need to fit in memory.
   const h = cryptoHash();
