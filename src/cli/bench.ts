@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import { UsageError } from '../util/errors.js';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { runBench } from '../bench/run.js';
@@ -33,6 +35,8 @@ export const benchCommand: Command = {
     'no-memory': { type: 'boolean', description: 'skip the per-variant peak memory measurement' },
   },
   async run(v) {
+    // The embedded model ships with the repository, not with the npm package.
+    if (typeof v.model !== 'string' && !fs.existsSync(EMBEDDED_MODEL)) throw new UsageError('no --model given and the embedded 12M GPT-2 is not here (it ships with the repository, not the npm package): pass --model <folder|.onnx|hub id>');
     const spec = typeof v.model === 'string' ? requireString(v.model, 'model') : EMBEDDED_MODEL;
     const model = await resolveModelSpec(spec);
     const methods = typeof v.methods === 'string' ? v.methods.split(',').map((s) => s.trim()).filter(Boolean) : defaultMethods();
