@@ -1,4 +1,4 @@
-import { loadModel } from '../load/index.js';
+import { loadModel, resolveModelSpec } from '../load/index.js';
 import { quantizeToFolder } from '../passes/quantize.js';
 import type { QatInt8Config } from '../passes/qat-int8.js';
 import type { Command } from './command.js';
@@ -10,7 +10,7 @@ export const qatCommand: Command = {
   summary: 'quantization-aware training: fine-tune with fake INT8 quantization, write a static-INT8 model folder',
   usage: 'quantlab qat --model <folder> --out <folder> [--dataset brown|<file>] [--steps 60] [--lr 1e-5] [--batch 8] [--seq N] [--fixed-scales] [--calibration brown] [--config file.json] [--verbose]',
   options: {
-    model: { type: 'string', description: 'model folder (HF safetensors or ONNX export) or .onnx file', valueName: 'path' },
+    model: { type: 'string', description: 'model folder (HF safetensors or ONNX export), .onnx file or Hugging Face id', valueName: 'path|id' },
     out: { type: 'string', description: 'output folder: a static-int8 model folder (loads like any other)', valueName: 'folder' },
     dataset: { type: 'string', description: 'training text: a dataset (its train split) or a file; never an evaluation split (default brown)', valueName: 'name|file' },
     steps: { type: 'string', description: 'optimisation steps (the cosine schedule spans them) (default 60)', valueName: 'N' },
@@ -39,7 +39,7 @@ export const qatCommand: Command = {
     set('calibration', v.calibration as string | undefined);
     if (v.seed !== undefined) config.seed = numOption(v.seed, 'seed', 0);
     set('threads', intOption(v.threads, 'threads'));
-    const model = loadModel(requireString(v.model, 'model'));
+    const model = loadModel(await resolveModelSpec(requireString(v.model, 'model')));
     const verbose = Boolean(v.verbose);
     const r = await quantizeToFolder({ model, config, out, explain: verbose ? (m) => console.error(`  ${m}`) : undefined });
     printQuantized(r, 'qat-int8', out, verbose);

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { loadModel } from '../load/index.js';
+import { loadModel, resolveModelSpec } from '../load/index.js';
 import type { MethodConfig } from '../passes/pass.js';
 import { Progress } from '../util/progress.js';
 import { quantizeToFolder, type QuantizeFolderResult } from '../passes/quantize.js';
@@ -45,7 +45,7 @@ export const quantizeCommand: Command = {
   summary: 'quantize a model with one method and write a loadable model folder',
   usage: 'quantlab quantize --model <folder|onnx> --method <kind> [--per-tensor] [--block N] [--asymmetric] [--full-range] [--calibration brown [--calib-windows N] [--calib-method m] [--percentile p] [--smoothquant a] [--max-ppl-increase pct]] [--include re] [--exclude re] [--exclude-op T] [--overrides file.json] [--config file.json] [--verbose] --out <folder>',
   options: {
-    model: { type: 'string', description: 'input model folder (HF safetensors or ONNX export) or .onnx file', valueName: 'path' },
+    model: { type: 'string', description: 'input model folder (HF safetensors or ONNX export), .onnx file or Hugging Face id', valueName: 'path|id' },
     method: { type: 'string', description: `quantization method: ${METHODS.map((m) => m.kind).join(', ')}`, valueName: 'kind' },
     out: { type: 'string', description: 'output folder (must not be or contain the input model)', valueName: 'folder' },
     'per-tensor': { type: 'boolean', description: 'one scale per weight tensor instead of per output channel' },
@@ -87,7 +87,7 @@ export const quantizeCommand: Command = {
     if (v.overrides) select.overrides = readJson(v.overrides, 'overrides') as Record<string, TensorOverride>;
     if (Object.keys(select).length) config.select = select;
 
-    const model = loadModel(requireString(v.model, 'model'));
+    const model = loadModel(await resolveModelSpec(requireString(v.model, 'model')));
     const verbose = Boolean(v.verbose);
     const bar = new Progress('quantize', 1);
     const t0 = performance.now();

@@ -6,7 +6,9 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { main } from '../cli/main.js';
 import { resolveModelSpec } from '../load/resolve.js';
+import { fixtureDir } from '../testing/fixtures.js';
 import { InputError, UsageError } from '../util/errors.js';
 import { downloadModel, isHubModelId, modelCacheFolder } from './hub.js';
 import { externalData, selectModelFiles } from './hub-files.js';
@@ -94,6 +96,9 @@ const NEEDED = ['config.json', 'generation_config.json', 'tokenizer.json', 'toke
 before(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-hub-'));
   repos.set('org/tiny', { dir: makeRepo('tiny', tiny), sha: 'aaa' });
+  // A loadable checkpoint (the PyTorch-checked tiny GPT-2 fixture) for the CLI commands that take hub ids.
+  const fixture = fixtureDir('gpt2-prefix');
+  repos.set('org/gpt2-prefix', { dir: makeRepo('gpt2-prefix', Object.fromEntries(['config.json', 'model.safetensors'].map((f) => [f, fs.readFileSync(path.join(fixture, f))]))), sha: 'bbb' });
   server = http.createServer(handle);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -251,4 +256,26 @@ test('resolveModelSpec: local paths as is, hub ids (with @revision) downloaded, 
   await assert.rejects(resolveModelSpec('./models/nope', o), (e: unknown) => e instanceof InputError && e.message === './models/nope: no such file or folder');
   await assert.rejects(resolveModelSpec('nope/model.onnx', o), /nope\/model\.onnx: no such file or folder$/);
   await assert.rejects(resolveModelSpec('typo-model', o), (e: unknown) => e instanceof InputError && /^typo-model: no such local file or folder, and not found or gated on /.test(e.message));
+});
+
+test('quantize and qat take a hub id like eval and bench: the model is downloaded into the cache, then read', async () => {
+  const env = { HF_ENDPOINT: process.env.HF_ENDPOINT, QUANTLAB_CACHE: process.env.QUANTLAB_CACHE };
+  process.env.HF_ENDPOINT = endpoint;
+  process.env.QUANTLAB_CACHE = cacheOf('cli');
+  const error = console.error, log = console.log;
+  const err: string[] = [];
+  console.error = (...a: unknown[]) => { err.push(a.join(' ')); };
+  console.log = () => {};
+  try {
+    const out = path.join(root, 'cli-out');
+    assert.equal(await main(['quantize', '--model', 'org/gpt2-prefix', '--method', 'dynamic-int8', '--out', out]), 0, err.join('\n'));
+    assert.ok(fs.existsSync(path.join(out, 'onnx', 'model.onnx')));
+    assert.ok(fs.existsSync(path.join(cacheOf('cli'), 'org--gpt2-prefix', 'main', 'model.safetensors')));
+    // qat reaches the same resolver: a hub id that does not exist is named as such, not as a missing folder.
+    assert.equal(await main(['qat', '--model', 'org/missing', '--out', path.join(root, 'qat-out')]), 1);
+    assert.match(err.at(-1)!, /org\/missing: no such local file or folder, and not found or gated on /);
+  } finally {
+    console.error = error; console.log = log;
+    for (const [k, v] of Object.entries(env)) { if (v === undefined) delete process.env[k]; else process.env[k] = v; }
+  }
 });
