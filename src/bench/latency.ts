@@ -76,7 +76,7 @@ export async function measureInterleaved(models: { name: string; model: Model; c
       const ps = stats(prefill[v]), ds = stats(decode[v]);
       const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
       results.set(m.name, {
-        prefill_ms: ps, decode_ms: ds, prefill_tokens_per_s: (P / ps.p50) * 1000, decode_tokens_per_s: 1000 / ds.p50, session_load_ms: loadMs[v],
+        prefill_ms: ps, decode_ms: ds, prefill_tokens_per_s: (P / ps.mean) * 1000, decode_tokens_per_s: 1000 / ds.mean, session_load_ms: loadMs[v],
         decode_outside_run_pct: (1 - sum(inRun[v]) / sum(decode[v])) * 100,
       });
     });

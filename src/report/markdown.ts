@@ -7,14 +7,16 @@ export interface Column { header: string; cell(r: MethodRow): string }
 /** The trade-off table's columns (shared by Markdown and HTML). */
 export const COLUMNS: Column[] = [
   { header: 'method', cell: (r) => r.method + (r.flags.length ? ' ⚠' : '') },
-  { header: 'PPL', cell: (r) => fixed(r.perplexity, 2) },
+  // ± one standard error (llama.cpp's): PPL from the NLL's, KLD and top-1 from theirs.
+  { header: 'PPL', cell: (r) => (r.perplexity === null ? '—' : `${fixed(r.perplexity, 2)}${r.nll_stderr ? ` ± ${fixed(r.perplexity * r.nll_stderr, 2)}` : ''}`) },
   { header: 'ΔPPL', cell: (r) => signedPct(r.delta_ppl_pct) },
-  { header: 'KLD mean', cell: (r) => sig(r.quality?.kld_mean, 3) },
+  { header: 'KLD mean', cell: (r) => (r.quality?.kld_mean ? `${sig(r.quality.kld_mean, 3)} ± ${sig(r.quality.kld_stderr, 2)}` : sig(r.quality?.kld_mean, 3)) },
   { header: 'KLD p99', cell: (r) => sig(r.quality?.kld_p99, 3) },
-  { header: 'top-1 agree', cell: (r) => pct(r.quality?.same_top_pct, 2) },
+  { header: 'top-1 agree', cell: (r) => (r.quality && r.quality.same_top_pct < 100 ? `${pct(r.quality.same_top_pct, 2)} ± ${fixed(r.quality.same_top_stderr_pct, 2)}` : pct(r.quality?.same_top_pct, 2)) },
   { header: 'prefill p50 / p95 ms', cell: (r) => (r.latency ? `${fixed(r.latency.prefill_ms.p50, 1)} / ${fixed(r.latency.prefill_ms.p95, 1)}` : '—') },
   { header: 'decode p50 / p95 ms/tok', cell: (r) => (r.latency ? `${fixed(r.latency.decode_ms.p50, 2)} / ${fixed(r.latency.decode_ms.p95, 2)}` : '—') },
-  { header: 'decode tok/s', cell: (r) => fixed(r.latency?.decode_tokens_per_s, 1) },
+  // From the mean step time (what a long generation averages), ± its sd by the delta method.
+  { header: 'decode tok/s (mean ± sd)', cell: (r) => (r.latency ? `${fixed(r.latency.decode_tokens_per_s, 1)}${r.latency.decode_ms.sd !== undefined ? ` ± ${fixed((1000 * r.latency.decode_ms.sd) / r.latency.decode_ms.mean ** 2, 1)}` : ''}` : '—') },
   { header: 'speedup prefill / decode', cell: (r) => `${times(r.speedup_prefill)} / ${times(r.speedup_decode)}` },
   { header: 'file size', cell: (r) => mib(r.size.file_bytes) },
   { header: 'compression', cell: (r) => times(r.size.compression) },

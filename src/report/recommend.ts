@@ -71,7 +71,7 @@ export function recommend(rows: MethodRow[], opts: RecommendOptions = {}): Recom
     const fast = pick(fastPool.filter((r) => isNum(tps(r))), (a, b) => tps(b) - tps(a));
     const id = `fastest-${phase}${measured ? `-within-${speedTol}pct` : ''}`, title = `Fastest ${phase}${qual}`;
     if (!fast) continue;
-    const ms = phase === 'decode' ? `${fixed(fast.latency!.decode_ms.p50, 2)} ms/token p50, ${fixed(tps(fast), 1)} tokens/s` : `${fixed(fast.latency!.prefill_ms.p50, 1)} ms p50, ${fixed(tps(fast), 0)} tokens/s`;
+    const ms = phase === 'decode' ? `${fixed(fast.latency!.decode_ms.p50, 2)} ms/token p50, ${fixed(tps(fast), 1)} tokens/s (mean)` : `${fixed(fast.latency!.prefill_ms.p50, 1)} ms p50, ${fixed(tps(fast), 0)} tokens/s (mean)`;
     if (fast.method === BASELINE && base) out.push({ id, kind: 'none', title, method: null, text: `No method${qual} ${phase}s faster than FP32 (${ms}).` });
     // Timing noise on a shared machine is a few percent: a smaller gain is not a recommendation.
     else if (base && isNum(speedup(fast)) && speedup(fast)! < MIN_SPEEDUP) out.push({ id, kind: 'none', title, method: null, text: `No method${qual} ${phase}s measurably faster than FP32: the fastest, ${code(fast.method)}, reaches ${times(speedup(fast))} (below ${times(MIN_SPEEDUP)}).` });
