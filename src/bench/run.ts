@@ -1,3 +1,4 @@
+import { PROTOCOL } from '../eval/protocol.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +24,8 @@ import { BASELINE, defaultMethods, parseMethods, prepareVariant, type Variant } 
 export interface BenchOptions {
   /** Local model folder or .onnx file (hub ids are resolved by the caller). */
   model: string;
+  /** The model as the user named it (a hub id, the path as typed), for the report's title; default `model`. */
+  modelName?: string;
   /** Methods to compare (default: fp32 + every registered method); fp32 is always included. */
   methods?: string[];
   /** Report folder; variants are cached under <out>/variants/<method>/. */
@@ -90,10 +93,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   if (maxPos && ctx > maxPos) throw new UsageError(`--ctx ${ctx} exceeds the model's ${maxPos} positions`);
   const stride = opts.stride ?? Math.max(1, Math.floor(ctx / 2));
   if (stride > ctx) throw new UsageError(`--stride ${stride} is larger than --ctx ${ctx}`);
-  const batch = opts.batch ?? 1;
-  const P = Math.min(opts.promptTokens ?? 512, maxPos ?? Infinity);
-  const N = opts.decodeTokens ?? 32;
-  const warmup = opts.warmup ?? 1, reps = opts.repetitions ?? 5;
+  const batch = opts.batch ?? PROTOCOL.batch;
+  const P = Math.min(opts.promptTokens ?? PROTOCOL.promptTokens, maxPos ?? Infinity);
+  const N = opts.decodeTokens ?? PROTOCOL.decodeTokens;
+  const warmup = opts.warmup ?? PROTOCOL.warmup, reps = opts.repetitions ?? PROTOCOL.repetitions;
   const promptIds = tokens.length ? tokens : pseudoRandomIds(P + N, loaded.config?.vocabSize ?? 50257);
 
   // Stage weights are rough seconds for a 12M-parameter model on 2 cores; they only shape the ETA.
@@ -168,7 +171,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       quantlab_version: quantlabVersion(),
       note: notRun.length ? `The FP32 baseline does not fit in this machine's memory: ${notRun[0].error.replace(/^not run: /, '')}.` : quality ? null : 'Random weights: perplexity, KLD and top-1 agreement are meaningless and were not measured; latency and size only.',
       quality_measured: quality,
-      model: { source: opts.model, hash: loaded.hash, arch: loaded.config?.arch ?? null },
+      model: { name: opts.modelName ?? opts.model, source: opts.model, hash: loaded.hash, arch: loaded.config?.arch ?? null },
       dataset: dataset ? { name: dataset.name, sha256: dataset.sha256, source: dataset.source, tokens_total: tokensTotal } : null,
       protocol: {
         ctx, stride, bos: quality ? loaded.tokenizer?.bos ?? null : null, windows: q?.reference.windows ?? 0, tokens_scored: q?.reference.tokensScored ?? 0, batch, threads,

@@ -3,6 +3,7 @@ import { UsageError } from '../util/errors.js';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { runBench } from '../bench/run.js';
+import { PROTOCOL } from '../eval/protocol.js';
 import { defaultMethods } from '../bench/variants.js';
 import { loadModel, resolveModelSpec } from '../load/index.js';
 import { renderMarkdown } from '../report/markdown.js';
@@ -25,12 +26,12 @@ export const benchCommand: Command = {
     ctx: { type: 'string', description: 'perplexity window (default: the model maximum positions, at most 1024)', valueName: 'N' },
     stride: { type: 'string', description: 'window stride (default ctx/2)', valueName: 'N' },
     'max-tokens': { type: 'string', description: 'evaluate only the first N tokens of the dataset', valueName: 'N' },
-    batch: { type: 'string', description: 'windows per forward pass in the quality evaluation (dynamic activation scales span the whole batch)', default: '1', valueName: 'N' },
+    batch: { type: 'string', description: 'windows per forward pass in the quality evaluation (dynamic activation scales span the whole batch)', default: String(PROTOCOL.batch), valueName: 'N' },
     threads: { type: 'string', description: 'onnxruntime intra-op threads for every measurement (default: all cores)', valueName: 'N' },
-    reps: { type: 'string', description: 'latency repetitions per variant (interleaved rounds)', default: '5', valueName: 'N' },
-    warmup: { type: 'string', description: 'warm-up rounds (discarded)', default: '1', valueName: 'N' },
-    'prompt-tokens': { type: 'string', description: 'prefill prompt length (capped at the model positions)', default: '512', valueName: 'N' },
-    'decode-tokens': { type: 'string', description: 'decode steps timed per repetition', default: '32', valueName: 'N' },
+    reps: { type: 'string', description: 'latency repetitions per variant (interleaved rounds)', default: String(PROTOCOL.repetitions), valueName: 'N' },
+    warmup: { type: 'string', description: 'warm-up rounds (discarded)', default: String(PROTOCOL.warmup), valueName: 'N' },
+    'prompt-tokens': { type: 'string', description: 'prefill prompt length (capped at the model positions)', default: String(PROTOCOL.promptTokens), valueName: 'N' },
+    'decode-tokens': { type: 'string', description: 'decode steps timed per repetition', default: String(PROTOCOL.decodeTokens), valueName: 'N' },
     'no-quality': { type: 'boolean', description: 'latency and size only (random-weight models: perplexity is meaningless)' },
     'no-memory': { type: 'boolean', description: 'skip the per-variant peak memory measurement' },
   },
@@ -52,7 +53,7 @@ export const benchCommand: Command = {
     process.on('SIGINT', onSigint);
     try {
       const { report, files } = await runBench({
-        model, methods, out,
+        model, modelName: typeof v.model === 'string' ? v.model : 'models/gpt2-brown-12m (embedded)', methods, out,
         dataset: String(v.dataset), split: String(v.split), quality: !v['no-quality'], memory: !v['no-memory'],
         ctx: intOption(v.ctx, 'ctx'), stride: intOption(v.stride, 'stride'), maxTokens: intOption(v['max-tokens'], 'max-tokens'),
         batch: intOption(v.batch, 'batch'), threads: intOption(v.threads, 'threads'),

@@ -6,6 +6,7 @@ import { scoreTokens, summarize } from '../eval/perplexity.js';
 import { SavedLogits, saveReferenceLogits } from '../eval/saved-logits.js';
 import { slidingWindows } from '../eval/windows.js';
 import { modelSize } from '../eval/size.js';
+import { PROTOCOL } from '../eval/protocol.js';
 import { loadModel, resolveModelSpec } from '../load/index.js';
 import { assertNotCalibratedOn } from '../quant/calibration/source.js';
 import { writeJsonTo } from '../util/fsx.js';
@@ -26,10 +27,10 @@ export const evalCommand: Command = {
     stride: { type: 'string', description: 'window stride (default ctx/2)', valueName: 'N' },
     'max-tokens': { type: 'string', description: 'evaluate only the first N tokens', valueName: 'N' },
     threads: { type: 'string', description: 'onnxruntime intra-op threads (default: all cores)', valueName: 'N' },
-    batch: { type: 'string', description: 'windows per forward pass', default: '4', valueName: 'N' },
-    'prompt-tokens': { type: 'string', description: 'prefill prompt length for latency', default: '512', valueName: 'N' },
-    'decode-tokens': { type: 'string', description: 'decoded tokens per latency repetition', default: '32', valueName: 'N' },
-    reps: { type: 'string', description: 'latency repetitions (after 2 warm-up runs)', default: '10', valueName: 'N' },
+    batch: { type: 'string', description: 'windows per forward pass (dynamic activation scales span the whole batch)', default: String(PROTOCOL.batch), valueName: 'N' },
+    'prompt-tokens': { type: 'string', description: 'prefill prompt length for latency', default: String(PROTOCOL.promptTokens), valueName: 'N' },
+    'decode-tokens': { type: 'string', description: 'decoded tokens per latency repetition', default: String(PROTOCOL.decodeTokens), valueName: 'N' },
+    reps: { type: 'string', description: `latency repetitions (after ${PROTOCOL.warmup} warm-up)`, default: String(PROTOCOL.repetitions), valueName: 'N' },
     'no-latency': { type: 'boolean', description: 'skip the latency measurement' },
     'no-perplexity': { type: 'boolean', description: 'skip perplexity (e.g. random-weight synthetic models)' },
     'kld-base': { type: 'string', description: 'compare with this model, or with logits saved by --save-logits: KLD, top-1 agreement and Δln PPL on the same windows', valueName: 'model|file' },
@@ -64,7 +65,7 @@ export const evalCommand: Command = {
     if (wantPpl) {
       const bar = new Progress(kldBase ? 'perplexity + KLD' : 'perplexity', 1);
       const graph = model.graph({ kvCache: false });
-      const batchSize = intOption(v.batch, 'batch', 4);
+      const batchSize = intOption(v.batch, 'batch', PROTOCOL.batch);
       const onProgress = (d: number, t: number) => bar.update(d, t);
       if (kldBase) {
         const isFile = SavedLogits.isFile(kldBase);
@@ -92,9 +93,9 @@ export const evalCommand: Command = {
     let latency;
     if (!v['no-latency']) {
       const lbar = new Progress('latency', 1);
-      const P = Math.min(intOption(v['prompt-tokens'], 'prompt-tokens', 512)!, model.maxPositions ?? Infinity);
+      const P = Math.min(intOption(v['prompt-tokens'], 'prompt-tokens', PROTOCOL.promptTokens)!, model.maxPositions ?? Infinity);
       latency = await measureLatency(model.graph({ kvCache: true }), {
-        promptTokens: P, decodeTokens: intOption(v['decode-tokens'], 'decode-tokens', 32), repetitions: intOption(v.reps, 'reps', 10),
+        promptTokens: P, decodeTokens: intOption(v['decode-tokens'], 'decode-tokens', PROTOCOL.decodeTokens), repetitions: intOption(v.reps, 'reps', PROTOCOL.repetitions),
         session, promptIds: tokens.length ? tokens : undefined, vocabSize: model.config?.vocabSize, maxPositions: model.maxPositions, onProgress: (d, t) => lbar.update(d, t),
       });
       lbar.done();
@@ -117,7 +118,7 @@ export const evalCommand: Command = {
         delta_ln_ppl: { mean: comparison.quality.delta_ln_ppl, stderr: comparison.quality.delta_ln_ppl_stderr },
       } : {}),
       ...(saveTo ? { saved_logits: saveTo } : {}),
-      protocol: { ctx, stride, bos: model.tokenizer?.bos ?? null, windows: ppl?.windows ?? 0, tokens_total: tokens.length, batch: intOption(v.batch, 'batch', 4) },
+      protocol: { ctx, stride, bos: model.tokenizer?.bos ?? null, windows: ppl?.windows ?? 0, tokens_total: tokens.length, batch: intOption(v.batch, 'batch', PROTOCOL.batch) },
       size: { ...size, files: model.files },
       latency,
       peak_rss_bytes: peakRssBytes(),

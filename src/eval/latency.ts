@@ -4,6 +4,7 @@ import type { Model } from '../ir/graph.js';
 import { measureInterleaved } from '../bench/latency.js';
 import type { CachePath } from '../runtime/decoder.js';
 import { defaultThreads, ort, ortVersion, type SessionOptions } from '../runtime/session.js';
+import { PROTOCOL } from './protocol.js';
 import type { Stats } from './stats.js';
 
 export interface LatencyOptions {
@@ -62,9 +63,9 @@ export function peakRssBytes(): number { return process.resourceUsage().maxRSS *
  * model, after warm-up, over repeated runs: the bench's protocol (bench/latency.ts) for one model.
  */
 export async function measureLatency(model: Model, opts: LatencyOptions = {}): Promise<LatencyResult> {
-  const P = opts.promptTokens ?? 512;
-  const N = opts.decodeTokens ?? 32;
-  const reps = opts.repetitions ?? 10;
+  const P = opts.promptTokens ?? PROTOCOL.promptTokens;
+  const N = opts.decodeTokens ?? PROTOCOL.decodeTokens;
+  const reps = opts.repetitions ?? PROTOCOL.repetitions;
   let promptIds = opts.promptIds;
   if (!promptIds) {
     const vocab = opts.vocabSize ?? 50257;
@@ -72,7 +73,7 @@ export async function measureLatency(model: Model, opts: LatencyOptions = {}): P
     promptIds = Array.from({ length: P }, () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % vocab; });
   }
   const { results, decodeContext, prefillLogits, cachePath } = await measureInterleaved([{ name: 'model', model }], {
-    promptTokens: P, decodeTokens: N, warmup: opts.warmup ?? 2, repetitions: reps, session: opts.session, promptIds, maxPositions: opts.maxPositions, onProgress: opts.onProgress,
+    promptTokens: P, decodeTokens: N, warmup: opts.warmup ?? PROTOCOL.warmup, repetitions: reps, session: opts.session, promptIds, maxPositions: opts.maxPositions, onProgress: opts.onProgress,
   });
   const r = results.get('model')!;
   return {

@@ -176,3 +176,6 @@ export function requireSome(sel: Selection, method: string): void {
   const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 2).map(([r, n]) => `${r} (${n})`).join('; ');
   throw new UsageError(`${method}: nothing left to quantize: every candidate was skipped: ${top}`);
 }
+
+/** Multiply-accumulates per row of a linear site: its share of the model's compute. */
+export const siteMacs = (s: WeightSite): number => s.inDim * s.outDim;

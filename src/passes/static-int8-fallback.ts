@@ -4,7 +4,11 @@ import { perplexity } from '../eval/perplexity.js';
 import { textWindows } from '../quant/calibration/collect.js';
 import { assertNotEvaluationText } from '../quant/calibration/source.js';
 import { Progress } from '../util/progress.js';
-import { buildStaticInt8, siteMacs, type Prepared, type StaticInt8Config, type TextPassContext } from './static-int8.js';
+import { siteMacs } from './select.js';
+import type { Prepared, StaticInt8Config, TextPassContext } from './static-int8.js';
+
+/** Builds the QDQ model from prepared calibration with the given sites quantized (static-int8.ts passes its builder: no import cycle). */
+export type BuildStaticInt8 = (p: Prepared, quantize: Set<string>) => Promise<Model>;
 
 export interface FallbackResult { quantize: Set<string>; kept: string[]; notes: string[] }
 
@@ -18,7 +22,7 @@ function heldOutTokens(text: string, windows: number, ctx: number, encode: (s: s
  * smallest number of the most sensitive MatMuls kept in float such that the whole model's held-out
  * perplexity is within the budget. Binary search over that number (damage grows with fewer kept).
  */
-export async function fallbackUnderBudget(p: Prepared, c: StaticInt8Config, ctx: TextPassContext, fp32: Model): Promise<FallbackResult> {
+export async function fallbackUnderBudget(p: Prepared, c: StaticInt8Config, ctx: TextPassContext, fp32: Model, build: BuildStaticInt8): Promise<FallbackResult> {
   const ds = loadDataset(c.calibration, c.fallbackSplit);
   assertNotEvaluationText(ds);
   const ctxLen = p.sites.length ? (JSON.parse(fp32.metadata['quantlab.config'] ?? '{}').maxPositions ?? 512) : 512;
@@ -35,7 +39,7 @@ export async function fallbackUnderBudget(p: Prepared, c: StaticInt8Config, ctx:
   const damage: { name: string; dppl: number }[] = [];
   for (let i = 0; i < p.sites.length; i++) {
     const name = p.sites[i].node.name;
-    const m = await buildStaticInt8(noDynamic, c, new Set([name]), ctx);
+    const m = await build(noDynamic, new Set([name]));
     damage.push({ name, dppl: (100 * (await ppl(m, sensTokens))) / refSens - 100 });
     bar.update(i + 1);
   }
@@ -50,7 +54,7 @@ export async function fallbackUnderBudget(p: Prepared, c: StaticInt8Config, ctx:
   const trial = async (keep: number) => {
     let v = cache.get(keep);
     if (v === undefined) {
-      const m = await buildStaticInt8(p, c, new Set(names.slice(keep)), ctx);
+      const m = await build(p, new Set(names.slice(keep)));
       v = (100 * (await ppl(m, budgetTokens))) / refBudget - 100;
       cache.set(keep, v);
       ctx.explain(`fallback: ${keep} MatMul(s) in float → held-out ΔPPL ${v.toFixed(3)}%`);

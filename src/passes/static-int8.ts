@@ -264,7 +264,6 @@ function weightDq(b: Builder, g: Graph, w: Value, inAxis: 0 | 1, perTensor: bool
 }
 
 /** MatMul multiply-adds per token of a weight site (K·N). */
-export const siteMacs = (s: WeightSite): number => s.inDim * s.outDim;
 
 export const staticInt8: QuantMethod<StaticInt8Config> = {
   kind: 'static-int8',
@@ -278,7 +277,7 @@ export const staticInt8: QuantMethod<StaticInt8Config> = {
     report.notes.push(...p.notes);
     let quantize = new Set(p.sites.map((s) => s.node.name));
     if (config.maxPplIncrease !== null) {
-      const fb = await fallbackUnderBudget(p, config, ctx, input);
+      const fb = await fallbackUnderBudget(p, config, ctx, input, (prep, q) => buildStaticInt8(prep, config, q, ctx));
       quantize = fb.quantize;
       report.notes.push(...fb.notes);
       for (const n of fb.kept) report.skipped.push({ node: n, reason: `kept in float by --max-ppl-increase ${config.maxPplIncrease}` });

@@ -78,7 +78,7 @@ export function renderHtml(r: BenchReport, chartJs = chartJsBundle()): string {
   const profile = tables.length ? `<h2>Where the time goes</h2><p>${esc(PROFILE_NOTE)}</p>${tables.map((t) => `<table><thead><tr><th>${t.phase}</th>${t.header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${t.rows.map((x) => `<tr><th>${esc(x.method)}</th>${x.cells.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table>`).join('')}` : '';
   const canvases = [...specs.scatters.map((s) => s.id), 'speedups'].map((id) => `<div class="chart"><canvas id="${id}" width="640" height="400"></canvas></div>`).join('');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>quantlab bench: ${esc(r.model.source)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>quantlab bench: ${esc(r.model.name ?? r.model.source)}</title>
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
@@ -86,7 +86,7 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}tr.flag td{b
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart{width:640px;height:400px}
 .protocol td,.methods td{text-align:left}li.warning,.fail{color:#a00}li.none{color:#666}code{background:#f4f4f4;padding:0 3px}.note{background:#fff4d6;padding:8px;border-left:4px solid #e0a800}
 </style></head><body>
-<h1>quantlab bench: ${esc(r.model.source)}</h1>
+<h1>quantlab bench: ${esc(r.model.name ?? r.model.source)}</h1>
 ${r.note ? `<p class="note"><b>${esc(r.note)}</b></p>` : ''}
 ${table}
 ${r.failures.map((f) => `<p class="fail">✖ <b>${esc(f.method)}</b> not measured: ${esc(f.error)}</p>`).join('')}

@@ -30,7 +30,7 @@ const esc = (s: string) => s.replace(/\|/g, '\\|');
 export function protocolLines(r: BenchReport): [string, string][] {
   const p = r.protocol;
   const lines: [string, string][] = [
-    ['model', `${r.model.source}${r.model.arch ? ` (${r.model.arch})` : ''}`],
+    ['model', `${r.model.name && r.model.name !== r.model.source ? `${r.model.name} → ` : ''}${r.model.source}${r.model.arch ? ` (${r.model.arch})` : ''}`],
     ['model hash', r.model.hash],
   ];
   if (r.dataset) {
@@ -40,7 +40,12 @@ export function protocolLines(r: BenchReport): [string, string][] {
   } else lines.push(['dataset', 'none (quality not measured)']);
   lines.push(['latency protocol', `prefill ${p.prompt_tokens} tokens${p.prefill_logits === 'last' ? ' (returning the last position\'s logits, as generation does)' : p.prefill_logits === 'all' ? ' (returning logits for every position)' : ''}, then ${p.decode_tokens} decode steps after ${p.decode_context} cached tokens${kvCacheNote(p.kv_cache)}; ${p.warmup} warm-up + ${p.repetitions} repetitions per variant, ${p.schedule}`]);
   lines.push(['threads', String(p.threads)]);
-  if (p.load_average) lines.push(['load average (1 min)', `${p.load_average[0].toFixed(1)} at start, ${p.load_average[1].toFixed(1)} at end, on ${r.machine.cores} cores${Math.max(...p.load_average) > r.machine.cores ? ': the machine was busy with other work, timings are pessimistic and noisy' : ''}`]);
+  if (p.load_average) {
+    // At the start the load is other work's; at the end it includes the bench's own threads.
+    const [start, end] = p.load_average;
+    const others = Math.max(start, end - p.threads);
+    lines.push(['load average (1 min)', `${start.toFixed(1)} at start (before the bench), ${end.toFixed(1)} at end (its own ${p.threads} threads included), on ${r.machine.cores} cores${others > r.machine.cores / 2 ? `: other processes kept ~${others.toFixed(1)} cores busy, timings are pessimistic and noisy` : ''}`]);
+  }
   lines.push(['CPU', `${r.machine.cpu} (${r.machine.cores} cores), ${mib(r.machine.memory_bytes)} RAM, ${r.machine.os}`]);
   if (r.machine.cpu_features) lines.push(['CPU features', `${r.machine.cpu_features.join(', ') || 'none of avx2/avx512/vnni/bf16/amx'}${r.machine.cpu_features.includes('avx512_vnni') || r.machine.cpu_features.includes('avx_vnni') ? '' : ' — no VNNI: int8 kernels use AVX2 multiply-adds, roughly 2× fp32 at best'}`]);
   lines.push(['onnxruntime', r.machine.onnxruntime]);
@@ -51,7 +56,7 @@ export function protocolLines(r: BenchReport): [string, string][] {
 }
 
 export function renderMarkdown(r: BenchReport): string {
-  const out: string[] = [`# quantlab bench: ${r.model.source}`, ''];
+  const out: string[] = [`# quantlab bench: ${r.model.name ?? r.model.source}`, ''];
   if (r.note) out.push(`> **${r.note}**`, '');
   out.push(`| ${COLUMNS.map((c) => c.header).join(' | ')} |`, `|${COLUMNS.map((_, i) => (i ? '---:' : ':---')).join('|')}|`);
   for (const row of r.rows) out.push(`| ${COLUMNS.map((c) => esc(c.cell(row))).join(' | ')} |`);

@@ -57,3 +57,16 @@ test('html is self-contained: Chart.js inlined, no external resources, chart dat
   const evil = { ...r, rows: r.rows.map((x, i) => (i ? x : { ...x, method: '</script><b>x' })) };
   assert.doesNotMatch(renderHtml(evil, ''), /<\/script><b>x/);
 });
+
+test('the report is titled with the model as the user named it, and the load note separates the bench\'s own load', () => {
+  const r = sampleReport();
+  r.model = { ...r.model, name: 'HuggingFaceTB/SmolLM2-135M', source: '/home/u/.cache/quantlab/hub/HuggingFaceTB--SmolLM2-135M/main' };
+  const quiet = { ...r, protocol: { ...r.protocol, threads: 2, load_average: [0.2, 2.3] as [number, number] } };
+  let md = renderMarkdown(quiet);
+  assert.match(md, /^# quantlab bench: HuggingFaceTB\/SmolLM2-135M\n/);
+  assert.match(md, /\*\*model\*\*: HuggingFaceTB\/SmolLM2-135M → \/home\/u\/\.cache\/quantlab\/hub\/HuggingFaceTB--SmolLM2-135M\/main/);
+  assert.match(md, /0\.2 at start \(before the bench\), 2\.3 at end \(its own 2 threads included\), on 2 cores\n/);
+  assert.match(renderHtml(quiet), /<h1>quantlab bench: HuggingFaceTB\/SmolLM2-135M<\/h1>/);
+  md = renderMarkdown({ ...quiet, protocol: { ...quiet.protocol, load_average: [1.6, 3.4] } });
+  assert.match(md, /other processes kept ~1\.6 cores busy, timings are pessimistic and noisy/);
+});

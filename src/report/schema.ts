@@ -66,7 +66,8 @@ export interface BenchReport {
   note: string | null;
   /** False for random-weight models: quality columns are then not measured. */
   quality_measured: boolean;
-  model: { source: string; hash: string; arch: string | null };
+  /** `name`: the model as the user named it (hub id, path as typed); `source`: the folder read. `name` absent in older reports. */
+  model: { name?: string; source: string; hash: string; arch: string | null };
   dataset: { name: string; sha256: string; source: string; tokens_total: number } | null;
   protocol: {
     ctx: number;
