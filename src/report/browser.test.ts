@@ -25,7 +25,7 @@ test('report.html renders its charts in headless Chromium without console errors
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     page.on('request', (r) => { if (!r.url().startsWith('file:')) problems.push(`network request: ${r.url()}`); });
     await page.goto(pathToFileURL(path.join(dir, 'report.html')).href);
-    await page.waitForSelector('body[data-charts="3"]', { timeout: 15_000 });
+    await page.waitForSelector('body[data-charts="4"]', { timeout: 15_000 });
     const charts = await page.evaluate(() => [...document.querySelectorAll('canvas')].map((c) => {
       const g = c.getContext('2d')!;
       const px = g.getImageData(0, 0, c.width, c.height).data;
@@ -39,15 +39,17 @@ test('report.html renders its charts in headless Chromium without console errors
     fs.mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: path.join(artifacts, 'report.png'), fullPage: true });
     assert.deepEqual(problems, []);
-    assert.deepEqual(charts.map((c) => c.id), ['ppl-size', 'ppl-decode', 'speedups']);
+    assert.deepEqual(charts.map((c) => c.id), ['ppl-size', 'kld-size', 'ppl-decode', 'speedups']);
     for (const c of charts) {
       assert.ok(c.width > 100, `${c.id} has a size`);
       assert.ok(c.inked > 5000, `${c.id} has drawn pixels (${c.inked})`);
     }
-    // 6 methods + the Pareto front line; the front on perplexity vs size joins all 6 points.
-    assert.deepEqual(charts.slice(0, 2).map((c) => c.datasets), [7, 7]);
+    // 6 methods + the Pareto front line; the front on perplexity vs size joins all 6 points. KLD vs
+    // size: FP32 (KLD 0) is not drawn on the log axis, the other 5 and their front.
+    assert.deepEqual(charts.slice(0, 3).map((c) => c.datasets), [7, 6, 7]);
     assert.equal(charts[0].points, 12);
-    assert.deepEqual([charts[2].datasets, charts[2].points], [2, 12]);
+    assert.equal(charts[1].points, 10);
+    assert.deepEqual([charts[3].datasets, charts[3].points], [2, 12]);
     assert.ok(fs.statSync(path.join(artifacts, 'report.png')).size > 20_000, 'screenshot saved');
   } finally {
     await ctx.close();

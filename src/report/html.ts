@@ -34,6 +34,8 @@ export function chartSpecs(r: BenchReport): { scatters: ChartSpec[]; speedups: {
   const scatters = r.quality_measured
     ? [
       scatter('ppl-size', 'Perplexity vs file size (Pareto front dashed)', 'file size (MiB)', 'perplexity', r.rows, mibOf, (x) => x.perplexity),
+      // Every PPL may sit inside its ±interval while KLD spans orders of magnitude: its own chart, log scale (FP32's 0 left out).
+      { ...scatter('kld-size', 'KLD against FP32 vs file size (log scale; Pareto front dashed)', 'file size (MiB)', 'KLD mean (nats/token)', r.rows, mibOf, (x) => (x.quality?.kld_mean ? x.quality.kld_mean : null)), logY: true },
       scatter('ppl-decode', 'Perplexity vs decode latency (Pareto front dashed)', 'decode ms/token (p50)', 'perplexity', r.rows, (x) => x.latency?.decode_ms.p50, (x) => x.perplexity),
     ]
     : [scatter('decode-size', 'Decode latency vs file size (quality not measured)', 'file size (MiB)', 'decode ms/token (p50)', r.rows, mibOf, (x) => x.latency?.decode_ms.p50)];

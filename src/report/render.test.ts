@@ -48,7 +48,10 @@ test('html is self-contained: Chart.js inlined, no external resources, chart dat
   assert.match(html, /Chart\.js v4/);
   assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=|https?:\/\/(?!www\.w3\.org)[^"'\s]*\.(js|css)/);
   const specs = chartSpecs(r);
-  assert.deepEqual(specs.scatters.map((s) => s.id), ['ppl-size', 'ppl-decode']);
+  assert.deepEqual(specs.scatters.map((s) => s.id), ['ppl-size', 'kld-size', 'ppl-decode']);
+  // KLD vs size on a log axis, FP32 (KLD 0) left out: each smaller file loses more.
+  assert.deepEqual(specs.scatters[1].front.map((p) => p.method), ['broken-int2', 'int4-weight', 'dynamic-int8', 'int8-weight', 'fp16']);
+  assert.ok(specs.scatters[1].logY && !specs.scatters[1].points.some((p) => p.method === 'fp32'));
   // Perplexity vs size front: broken-int2 is the smallest, then int4, dynamic-int8, int8-weight, fp16, fp32 by PPL.
   assert.deepEqual(specs.scatters[0].front.map((p) => p.method), ['broken-int2', 'int4-weight', 'dynamic-int8', 'int8-weight', 'fp16', 'fp32']);
   assert.equal(specs.scatters[0].logY, true, 'a collapsed method puts the perplexity axis on a log scale');
