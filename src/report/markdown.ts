@@ -15,8 +15,9 @@ export const COLUMNS: Column[] = [
   { header: 'top-1 agree', cell: (r) => (r.quality && r.quality.same_top_pct < 100 ? `${pct(r.quality.same_top_pct, 2)} ± ${fixed(r.quality.same_top_stderr_pct, 2)}` : pct(r.quality?.same_top_pct, 2)) },
   { header: 'prefill p50 / p95 ms', cell: (r) => (r.latency ? `${fixed(r.latency.prefill_ms.p50, 1)} / ${fixed(r.latency.prefill_ms.p95, 1)}` : '—') },
   { header: 'decode p50 / p95 ms/tok', cell: (r) => (r.latency ? `${fixed(r.latency.decode_ms.p50, 2)} / ${fixed(r.latency.decode_ms.p95, 2)}` : '—') },
-  // From the mean step time (what a long generation averages), ± its sd by the delta method.
-  { header: 'decode tok/s (mean ± sd)', cell: (r) => (r.latency ? `${fixed(r.latency.decode_tokens_per_s, 1)}${r.latency.decode_ms.sd !== undefined ? ` ± ${fixed((1000 * r.latency.decode_ms.sd) / r.latency.decode_ms.mean ** 2, 1)}` : ''}` : '—') },
+  // From the mean step time (what a long generation averages), ± one standard error of that mean
+  // (delta method: 1000·sd / (mean²·√n)); the per-step spread is in the p50 / p95 column.
+  { header: 'decode tok/s (mean ± s.e.)', cell: (r) => (r.latency ? `${fixed(r.latency.decode_tokens_per_s, 1)}${r.latency.decode_ms.sd !== undefined ? ` ± ${fixed((1000 * r.latency.decode_ms.sd) / (r.latency.decode_ms.mean ** 2 * Math.sqrt(r.latency.decode_ms.n)), 1)}` : ''}` : '—') },
   { header: 'speedup prefill / decode', cell: (r) => `${times(r.speedup_prefill)} / ${times(r.speedup_decode)}` },
   { header: 'file size', cell: (r) => mib(r.size.file_bytes) },
   { header: 'compression', cell: (r) => times(r.size.compression) },
