@@ -92,15 +92,16 @@ export const promptOf = (ids: ArrayLike<number>, P: number): BigInt64Array => Bi
 /** The context a decode starts from: the whole prompt unless the model's positions cannot hold it plus N tokens. */
 export const decodeContext = (promptTokens: number, N: number, maxPositions?: number): number => Math.max(1, Math.min(promptTokens, (maxPositions ?? Infinity) - N));
 
-/**
- * One prefill of the prompt, then N greedy decode steps with the KV cache, as a generation loop
- * runs them (runtime/generate.ts): each timed step is the onnxruntime run (the argmax inside it,
- * runtime/last-logits.ts `withNextToken`) and the cache update. onnxruntime runs: the prefill, a second prefill of ctxLen tokens when ctxLen < prompt
- * length, then N decode steps. The cache is sized for the whole run, so it never grows while timed.
- */
 /** The greedy token at the last position of row 0. */
 const lastToken = (out: ort.InferenceSession.ReturnType): bigint => { const d = out[NEXT_TOKEN].data as BigInt64Array; return d[d.length - 1]; };
 
+/**
+ * One prefill of the prompt, then N greedy decode steps with the KV cache, as a generation loop
+ * runs them (runtime/generate.ts): each timed step is the onnxruntime run (the argmax inside it,
+ * runtime/last-logits.ts `withNextToken`) and the cache update. onnxruntime runs: the prefill, a
+ * second prefill of ctxLen tokens when ctxLen < prompt length, then N decode steps. The cache is
+ * sized for the whole run, so it never grows while timed.
+ */
 export async function oneRepetition(runner: DecoderRunner, prompt: BigInt64Array, ctxLen: number, N: number): Promise<{ p: number; d: number[]; run: number[] }> {
   let cache = runner.newCache(Math.max(prompt.length, ctxLen + N));
   const a = performance.now();

@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { Model } from '../ir/graph.js';
 import { measureInterleaved } from '../bench/latency.js';
 import type { CachePath } from '../runtime/decoder.js';
-import { defaultThreads, ort, ortVersion, type SessionOptions } from '../runtime/session.js';
+import { defaultThreads, ortVersion, type SessionOptions } from '../runtime/session.js';
 import { PROTOCOL } from './protocol.js';
 import type { Stats } from './stats.js';
 

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { dtypeCode } from '../ir/dtype.js';
 import type { Attr, Graph, Model, Value, ValueType } from '../ir/graph.js';

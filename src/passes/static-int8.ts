@@ -263,8 +263,6 @@ function weightDq(b: Builder, g: Graph, w: Value, inAxis: 0 | 1, perTensor: bool
   return b.op('DequantizeLinear', [kn, sv, zv], perTensor ? {} : { axis: 1 }, { name: `${w.name}_DequantizeLinear` });
 }
 
-/** MatMul multiply-adds per token of a weight site (K·N). */
-
 export const staticInt8: QuantMethod<StaticInt8Config> = {
   kind: 'static-int8',
   summary: 'int8 weights (per channel) and int8 activations with calibrated ranges (QDQ); SmoothQuant; fallback under a perplexity budget',

@@ -27,7 +27,9 @@ export class DecoderRunner {
     private readonly hasPositions: boolean,
     /** Inputs beyond the decoder's (e.g. labels of a scoring head): the caller feeds them. */
     readonly extraInputs: string[],
-    private readonly outputs: string[],
+    /** The graph's outputs but the cache's (what `run` fetches by default), and the cache's (what `step` always adds). */
+    private readonly plainOutputs: string[],
+    private readonly cacheOutputs: string[],
   ) {}
 
   static async create(model: Model, opts: RunnerOptions = {}): Promise<DecoderRunner> {
@@ -45,7 +47,9 @@ export class DecoderRunner {
     graph = withNextToken(graph);
     const known = new Set(['input_ids', 'attention_mask', 'position_ids', ...past.map((p) => p.name)]);
     const session = await createSession(graph, opts);
-    return new DecoderRunner(session, path, past, names.includes('position_ids'), names.filter((n) => !known.has(n)), graph.graph.outputs.map((v) => v.name));
+    const outputs = graph.graph.outputs.map((v) => v.name);
+    const isCache = (o: string) => o.startsWith('present.') || o === NEW_ROWS || past.some((p) => newRowsName(p.name) === o);
+    return new DecoderRunner(session, path, past, names.includes('position_ids'), names.filter((n) => !known.has(n)), outputs.filter((o) => !isCache(o)), outputs.filter(isCache));
   }
 
   /** Wall time of the last step's session.run (onnxruntime plus the binding's input/output conversion), ms. */
@@ -67,7 +71,7 @@ export class DecoderRunner {
   async run(ids: BigInt64Array, batch: number, extra: Record<string, ort.Tensor> = {}, fetches?: string[]): Promise<ort.InferenceSession.ReturnType> {
     const cache = this.cachePath ? this.newCache() : null;
     const feeds = this.feeds(ids, batch, cache, extra);
-    return this.session.run(feeds, fetches ?? this.outputs.filter((o) => !this.isCacheOutput(o)));
+    return this.session.run(feeds, fetches ?? this.plainOutputs);
   }
 
   /**
@@ -79,14 +83,10 @@ export class DecoderRunner {
     const T = ids.length / batch;
     const feeds = this.feeds(ids, batch, cache, extra);
     const t0 = performance.now();
-    const out = await this.session.run(feeds, fetches ? [...fetches, ...this.outputs.filter((o) => this.isCacheOutput(o))] : this.outputs);
+    const out = await this.session.run(feeds, [...(fetches ?? this.plainOutputs), ...this.cacheOutputs]);
     this.lastRunMs = performance.now() - t0;
     cache.update(out, T);
     return out;
-  }
-
-  private isCacheOutput(name: string): boolean {
-    return name.startsWith('present.') || name === NEW_ROWS || this.past.some((p) => newRowsName(p.name) === name);
   }
 
   private feeds(ids: BigInt64Array, batch: number, cache: DecoderCache | null, extra: Record<string, ort.Tensor>): Record<string, ort.Tensor> {

@@ -100,6 +100,9 @@ export interface DecoderCache {
 
 const ones = (n: number) => new BigInt64Array(n).fill(1n);
 
+/** A past input holding no positions yet. */
+const emptyPast = (p: CacheInput, batch: number) => new ort.Tensor(p.dtype, alloc(p.dtype, 0), [batch, p.heads, 0, p.headDim]);
+
 /** The exported form's cache: the present tensors of the last step, fed back as they are. */
 export class ConcatCache implements DecoderCache {
   readonly path = 'concat';
@@ -109,7 +112,7 @@ export class ConcatCache implements DecoderCache {
 
   feeds(batch: number, T: number, mask?: ort.Tensor): Record<string, ort.Tensor> {
     const f: Record<string, ort.Tensor> = { attention_mask: mask ?? new ort.Tensor('int64', ones(batch * (this.length + T)), [batch, this.length + T]) };
-    for (const p of this.inputs) f[p.name] = this.past.get(p.name) ?? new ort.Tensor(p.dtype, alloc(p.dtype, 0), [batch, p.heads, 0, p.headDim]);
+    for (const p of this.inputs) f[p.name] = this.past.get(p.name) ?? emptyPast(p, batch);
     return f;
   }
 
@@ -148,7 +151,7 @@ export class BufferCache implements DecoderCache {
       else m.fill(1n, b * (C + T) + C, (b + 1) * (C + T));
     }
     const f: Record<string, ort.Tensor> = { attention_mask: new ort.Tensor('int64', m, [batch, C + T]) };
-    for (const p of this.inputs) f[p.name] = new ort.Tensor(p.dtype, C ? this.buffers.get(p.name)! : alloc(p.dtype, 0), [batch, p.heads, C, p.headDim]);
+    for (const p of this.inputs) f[p.name] = C ? new ort.Tensor(p.dtype, this.buffers.get(p.name)!, [batch, p.heads, C, p.headDim]) : emptyPast(p, batch);
     this.stepMask = given ?? null;
     return f;
   }
