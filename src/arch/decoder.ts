@@ -65,7 +65,8 @@ export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, form: GraphF
     // Sliding window W (transformers' sliding_window_overlay): pos(s) > pos(t) − W.
     if (types.includes('sliding')) masks.sliding = additive(b.op('And', [causal, b.op('Greater', [b.op('Add', [k, b.scalarI64(cfg.slidingWindow!)]), q])], {}, { name: 'window' }));
     const pastSplit = past.length ? b.op('Concat', [b.op('Unsqueeze', [P, b.constI64([0])]), b.op('Unsqueeze', [T, b.constI64([0])])], { axis: 0 }, { name: 'past_split' }) : null;
-    return { masks, pastSplit, posIds: positionIds ?? b.op('Unsqueeze', [b.op('Range', [P, S, b.scalarI64(1)]), b.constI64([0])]) };
+    // Without position_ids (the full-sequence form, which has no attention_mask either) positions are the query indices.
+    return { masks, pastSplit, posIds: positionIds ?? qPos };
   });
 
   const tok = b.weight(w.tokenEmbedding.name, w.tokenEmbedding.tensor);
