@@ -11,8 +11,9 @@ import { intOption, requireString } from './options.js';
 
 type FlagValue = string | boolean;
 /** Method-specific flags; each maps its value to config fields. */
-type Flag = 'per-tensor' | 'block' | 'asymmetric' | 'full-range' | 'calibration' | 'calib-windows' | 'calib-method' | 'percentile' | 'smoothquant' | 'max-ppl-increase';
-const FLAGS: Flag[] = ['per-tensor', 'block', 'asymmetric', 'full-range', 'calibration', 'calib-windows', 'calib-method', 'percentile', 'smoothquant', 'max-ppl-increase'];
+type Flag = 'per-tensor' | 'block' | 'asymmetric' | 'full-range' | 'calibration' | 'calib-windows' | 'calib-method' | 'percentile' | 'smoothquant' | 'max-ppl-increase'
+  | 'algorithm' | 'importance' | 'act-order';
+const FLAGS: Flag[] = ['per-tensor', 'block', 'asymmetric', 'full-range', 'calibration', 'calib-windows', 'calib-method', 'percentile', 'smoothquant', 'max-ppl-increase', 'algorithm', 'importance', 'act-order'];
 type FlagMap = Partial<Record<Flag, (v: FlagValue) => Record<string, unknown>>>;
 
 function numberFlag(v: FlagValue, name: string): number {
@@ -24,6 +25,12 @@ function numberFlag(v: FlagValue, name: string): number {
 /** Setter for rows that take --block. */
 export const blockFlag = (v: FlagValue) => ({ blockSize: intOption(v, 'block') });
 
+const WEIGHT_ONLY_FLAGS: FlagMap = {
+  block: blockFlag, asymmetric: () => ({ symmetric: false }), algorithm: (v) => ({ algorithm: String(v) }),
+  importance: () => ({ importance: true }), 'act-order': () => ({ actOrder: true }),
+  calibration: (v) => ({ calibration: String(v) }), 'calib-windows': (v) => ({ calibWindows: intOption(v, 'calib-windows') }),
+};
+
 /** One row per method: the flags it takes and the config fields they set. Flags not in a row are refused. */
 export const METHOD_FLAGS: Record<string, FlagMap> = {
   'dynamic-int8': { 'per-tensor': () => ({ granularity: 'tensor' }), asymmetric: () => ({ symmetric: false }), 'full-range': () => ({ reduceRange: false }) },
@@ -33,8 +40,8 @@ export const METHOD_FLAGS: Record<string, FlagMap> = {
     'calib-method': (v) => ({ calibMethod: String(v) }), percentile: (v) => ({ percentile: numberFlag(v, 'percentile') }),
     smoothquant: (v) => ({ smoothquant: numberFlag(v, 'smoothquant') }), 'max-ppl-increase': (v) => ({ maxPplIncrease: numberFlag(v, 'max-ppl-increase') }),
   },
-  'int4-weight': { block: blockFlag, asymmetric: () => ({ symmetric: false }) },
-  'int8-weight': { block: blockFlag, asymmetric: () => ({ symmetric: false }) },
+  'int4-weight': WEIGHT_ONLY_FLAGS,
+  'int8-weight': WEIGHT_ONLY_FLAGS,
   // --calibration on fp16/bf16 runs the overflow check on that text.
   fp16: { calibration: (v) => ({ overflowCheck: true, calibration: String(v) }) },
   bf16: { calibration: (v) => ({ overflowCheck: true, calibration: String(v) }) },
@@ -43,7 +50,7 @@ export const METHOD_FLAGS: Record<string, FlagMap> = {
 export const quantizeCommand: Command = {
   name: 'quantize',
   summary: 'quantize a model with one method and write a loadable model folder',
-  usage: 'quantlab quantize --model <folder|onnx> --method <kind> [--per-tensor] [--block N] [--asymmetric] [--full-range] [--calibration brown [--calib-windows N] [--calib-method m] [--percentile p] [--smoothquant a] [--max-ppl-increase pct]] [--include re] [--exclude re] [--exclude-op T] [--overrides file.json] [--config file.json] [--verbose] --out <folder>',
+  usage: 'quantlab quantize --model <folder|onnx> --method <kind> [--per-tensor] [--block N] [--asymmetric] [--full-range] [--algorithm rtn|gptq|awq [--importance] [--act-order]] [--calibration brown [--calib-windows N] [--calib-method m] [--percentile p] [--smoothquant a] [--max-ppl-increase pct]] [--include re] [--exclude re] [--exclude-op T] [--overrides file.json] [--config file.json] [--verbose] --out <folder>',
   options: {
     model: { type: 'string', description: 'input model folder (HF safetensors or ONNX export), .onnx file or Hugging Face id', valueName: 'path|id' },
     method: { type: 'string', description: `quantization method: ${METHODS.map((m) => m.kind).join(', ')}`, valueName: 'kind' },
@@ -57,8 +64,11 @@ export const quantizeCommand: Command = {
     'exclude-op': { type: 'string', multiple: true, description: 'leave every node of this op type in float (MatMul, Gemm, Gather); repeatable', valueName: 'T' },
     overrides: { type: 'string', description: 'JSON file: { "<weight or node name or glob>": { "skip": true, "bits": 4, ... } }', valueName: 'file' },
     config: { type: 'string', description: 'JSON file with method config fields (applied before the flags)', valueName: 'file' },
-    calibration: { type: 'string', description: 'static-int8: calibration text, a dataset (train split) or a file; never the evaluation split', valueName: 'dataset' },
-    'calib-windows': { type: 'string', description: 'static-int8: calibration windows of the model context (default 32)', valueName: 'N' },
+    algorithm: { type: 'string', description: 'int4/int8-weight: rtn (default), gptq (error-compensating, reads --calibration) or awq (activation-aware scales folded into the norms)', valueName: 'a' },
+    importance: { type: 'boolean', description: 'int4/int8-weight rtn or awq: block scales weighted by the calibration activations (llama.cpp imatrix); gptq always does' },
+    'act-order': { type: 'boolean', description: 'int4/int8-weight gptq: quantize inputs in order of decreasing activation energy' },
+    calibration: { type: 'string', description: 'static-int8, gptq, awq, --importance: calibration text, a dataset (train split) or a file; never the evaluation split (default brown)', valueName: 'dataset' },
+    'calib-windows': { type: 'string', description: 'calibration windows (static-int8 default 32 of the model context; weight-only 64 of ≤ 512 tokens)', valueName: 'N' },
     'calib-method': { type: 'string', description: 'static-int8: minmax | percentile | entropy | mse (default percentile)', valueName: 'm' },
     percentile: { type: 'string', description: 'static-int8: percentile of |x| for --calib-method percentile (default 99.99)', valueName: 'p' },
     smoothquant: { type: 'string', description: 'static-int8: SmoothQuant migration strength alpha in [0, 1], e.g. 0.5', valueName: 'alpha' },

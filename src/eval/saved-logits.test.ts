@@ -7,7 +7,6 @@ import { main } from '../cli/main.js';
 import { loadModel } from '../load/index.js';
 import { dynamicInt8, dynamicInt8Defaults } from '../passes/dynamic-int8.js';
 import { int4Weight } from '../passes/weight-only.js';
-import type { PassResult } from '../passes/pass.js';
 import { fixtureDir, sharedGpt2Dir } from '../testing/fixtures.js';
 import { InputError } from '../util/errors.js';
 import { evaluateLockstep } from './lockstep.js';
@@ -19,7 +18,7 @@ const opts = { ctx: 32, stride: 16, bos: 1 };
 
 test('a reference saved with every log-probability gives the live comparison exactly; top-k approximates the tail', async () => {
   const ref = loadModel(fixtureDir('llama3-rope')).graph({ kvCache: false });
-  const q = (int4Weight.run(ref, { ...int4Weight.defaults, blockSize: 16 }, { explain: () => {} }) as PassResult).model;
+  const q = (await int4Weight.run(ref, { ...int4Weight.defaults, blockSize: 16 }, { explain: () => {} })).model;
   const live = await evaluateLockstep(ref, [{ name: 'q', model: q }], tokens, opts);
   const source = { model: 'llama3-rope', hash: 'x' };
   const file = path.join(tmp(), 'ref.qlogits');

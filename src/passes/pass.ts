@@ -1,5 +1,6 @@
 import type { Tensor } from '../ir/tensor.js';
 import type { Model } from '../ir/graph.js';
+import type { SessionOptions } from '../runtime/session.js';
 
 /** Every method's config is JSON data with a `kind`; the same string names the CLI method and the report row. */
 export interface MethodConfig { kind: string }
@@ -12,6 +13,12 @@ export interface PassContext {
    * when `key` was not made by an interrupted earlier run. Absent: compute every time.
    */
   journal?: { tensors(key: string, compute: () => Tensor[]): Tensor[] };
+}
+
+/** What a pass that runs the model on text needs beyond `explain` (the quantize command supplies it). */
+export interface TextPassContext extends PassContext {
+  tokenizer?: { encode(text: string): number[] };
+  session?: SessionOptions;
 }
 
 /** `compute()` through the context's journal when there is one. */

@@ -109,7 +109,7 @@ test('SmoothQuant folding alone leaves the float model unchanged', async () => {
   // norm1 → qkv and norm2 → MLP up in each of 2 layers; the final norm feeds the tied Gemm head (not folded).
   assert.equal(groups.length, 4);
   const act = new Float32Array(64).map((_, j) => 0.5 + (j % 7) * 3);
-  for (const g of groups) applySmoothing(m.graph, g, act, 0.5);
+  for (const g of groups) applySmoothing(g, act, 0.5);
   assert.notEqual(m.graph.mustValue(groups[0].gamma.name).constant, fp32.graph.mustValue(groups[0].gamma.name).constant);
   const e = relL2(await logits(m, ids), await logits(fp32, ids));
   assert.ok(e < 1e-5, `smoothing changed logits by ${e}`);

@@ -10,8 +10,8 @@ import { applySmoothing, smoothGroups } from '../quant/smoothquant.js';
 import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { dynamicInt8, dynamicInt8Defaults } from './dynamic-int8.js';
-import type { SessionOptions } from '../runtime/session.js';
-import { emptyReport, type PassContext, type PassReport, type PassResult, type QuantMethod } from './pass.js';
+import { emptyReport, type PassContext, type PassReport, type PassResult, type QuantMethod, type TextPassContext } from './pass.js';
+export type { TextPassContext } from './pass.js';
 import { selectWeights, type SelectableConfig, type WeightSite } from './select.js';
 import { fallbackUnderBudget } from './static-int8-fallback.js';
 
@@ -66,12 +66,6 @@ export const staticInt8Defaults: StaticInt8Config = {
   percentile: 99.99, activations: 'int8', weightGranularity: 'channel', reduceRange: true, smoothquant: null, maxPplIncrease: null,
   fallbackSplit: 'val', fallbackWindows: 48, sensitivityWindows: 8, head: 'dynamic',
 };
-
-/** What a pass that runs the model on text needs beyond `explain` (the quantize command supplies it). */
-export interface TextPassContext extends PassContext {
-  tokenizer?: { encode(text: string): number[] };
-  session?: SessionOptions;
-}
 
 /** Check static-int8 settings; errors name `method` (qat-int8 validates the settings it starts from with this too). */
 export function validateStaticInt8(c: StaticInt8Config, method = 'static-int8'): void {
@@ -160,7 +154,7 @@ export async function prepareStaticInt8(input: Model, c: StaticInt8Config, ctx: 
     const st = await collectActivationStats(base, windows, { tensors: names, channelTensors: names, session: ctx.session, onProgress: (d) => bar.update(d) });
     bar.done();
     for (const grp of groups) {
-      const s = applySmoothing(g, grp, st.get(grp.activation.name)!.channels!.max, c.smoothquant);
+      const s = applySmoothing(grp, st.get(grp.activation.name)!.channels!.max, c.smoothquant);
       let lo = Infinity, hi = 0;
       for (const v of s) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
       ctx.explain(`SmoothQuant α=${c.smoothquant} folded into ${grp.norm.name} for ${grp.matmuls.map((m) => m.name).join(', ')} (scales ${lo.toPrecision(3)}…${hi.toPrecision(3)})`);

@@ -3,23 +3,45 @@ import { Tensor } from '../ir/tensor.js';
 import { toFloat32 } from '../hf/safetensors.js';
 import { packNBits } from '../quant/nbits-pack.js';
 import { quantizeMatrix, transpose } from '../quant/primitives.js';
-import { BLOCK_ALGORITHMS, type BlockFormat } from '../quant/rtn.js';
+import { gptqQuantize } from '../quant/gptq.js';
+import { rtnImportance, rtnQuantize, type BlockFormat, type BlockQuantized } from '../quant/rtn.js';
+import type { Gram } from '../quant/calibration/gram.js';
+import { CALIBRATION_METADATA } from '../quant/calibration/source.js';
 import { UsageError } from '../util/errors.js';
-import { emptyReport, journaled, type PassContext, type PassResult, type QuantMethod } from './pass.js';
+import { Progress } from '../util/progress.js';
+import { emptyReport, journaled, type PassResult, type QuantMethod, type TextPassContext } from './pass.js';
 import { requireSome, selectWeights, type SelectableConfig, type WeightSite } from './select.js';
+import { applyAwq, calibrationGrams, type WeightCalibration } from './weight-only-calibrate.js';
+
+/** How the block codes are chosen (the format is the same for all). */
+export const WEIGHT_ALGORITHMS = ['rtn', 'gptq', 'awq'] as const;
+export type WeightAlgorithm = (typeof WEIGHT_ALGORITHMS)[number];
 
 /**
- * Weight-only block quantization (format) with a pluggable algorithm (RTN now; GPTQ/AWQ later fill
- * the same `BlockQuantized` codes). Linear layers become com.microsoft.MatMulNBits (bias stays an
- * Add); the token embedding reads the same packed table as a tied LM head.
+ * Weight-only block quantization (format) with a choice of algorithm: RTN (optionally with
+ * importance-weighted scales, llama.cpp's imatrix), GPTQ, or AWQ (scales folded into the norms,
+ * then RTN). Linear layers become com.microsoft.MatMulNBits (bias stays an Add); the token
+ * embedding reads the same packed table as a tied LM head.
  */
-export interface WeightOnlyConfig extends SelectableConfig {
+export interface WeightOnlyConfig extends SelectableConfig, WeightCalibration {
   kind: 'int4-weight' | 'int8-weight';
   /** Inputs per block along K: a power of two ≥ 16 (MatMulNBits) that divides K. */
   blockSize: number;
   symmetric: boolean;
-  /** Key of BLOCK_ALGORITHMS. */
-  algorithm: string;
+  algorithm: WeightAlgorithm;
+  /** Block scales searched to minimise the error weighted by the calibration's Σx² per input (rtn, awq; gptq always does). */
+  importance: boolean;
+  /** GPTQ: quantize inputs in order of decreasing activation energy (static block scales). */
+  actOrder: boolean;
+  /** GPTQ: damping added to the Hessian diagonal, as a fraction of its mean. */
+  damp: number;
+  /**
+   * GPTQ on a table that is both LM head and embedding: the lookups read the same codes and weigh
+   * every input alike, so the head's Hessian gets this much more identity (fraction of its mean
+   * diagonal). On the shared 12M model (head + embedding only, KLD): 0.01 → 7.5e-3, 0.1 → 6.3e-3,
+   * 0.3 → 6.1e-3, 0.99 → 6.2e-3; RTN 9.1e-3.
+   */
+  tiedDamp: number;
   /**
    * MatMulNBits accuracy_level: 4 = int8 activations with VNNI (fast on this CPU); 0 computes in
    * fp32 and is 10-140x slower for 8-bit (see shared/research/ort-kernels.md).
@@ -38,13 +60,20 @@ export interface WeightOnlyConfig extends SelectableConfig {
 const bitsOf = (kind: WeightOnlyConfig['kind']): 4 | 8 => (kind === 'int4-weight' ? 4 : 8);
 
 function defaults(kind: WeightOnlyConfig['kind']): WeightOnlyConfig {
-  return { kind, blockSize: 32, symmetric: true, algorithm: 'rtn', accuracyLevel: 4, embedding: 'shared', blockFallback: false };
+  return {
+    kind, blockSize: 32, symmetric: true, algorithm: 'rtn', importance: false, actOrder: false, damp: 0.01, tiedDamp: 0.3, accuracyLevel: 4, embedding: 'shared', blockFallback: false,
+    calibration: 'brown', calibSplit: 'train', calibWindows: 64, calibCtx: null,
+  };
 }
 
 export function validateWeightOnly(c: WeightOnlyConfig): void {
   const bs = c.blockSize;
   if (!Number.isInteger(bs) || bs < 16 || (bs & (bs - 1)) !== 0) throw new UsageError(`${c.kind}: block size must be a power of two ≥ 16 (MatMulNBits), got ${bs}`);
-  if (!BLOCK_ALGORITHMS[c.algorithm]) throw new UsageError(`${c.kind}: unknown algorithm '${c.algorithm}' (known: ${Object.keys(BLOCK_ALGORITHMS).join(', ')})`);
+  if (!WEIGHT_ALGORITHMS.includes(c.algorithm)) throw new UsageError(`${c.kind}: unknown algorithm '${c.algorithm}' (known: ${WEIGHT_ALGORITHMS.join(', ')})`);
+  if (c.importance && !c.symmetric) throw new UsageError(`${c.kind}: --importance searches symmetric scales; drop --asymmetric`);
+  if (!(c.damp > 0 && c.damp < 1)) throw new UsageError(`${c.kind}: damp must be in (0, 1), got ${c.damp}`);
+  if (!(c.tiedDamp > 0 && c.tiedDamp <= 10)) throw new UsageError(`${c.kind}: tiedDamp must be in (0, 10], got ${c.tiedDamp}`);
+  if (!Number.isInteger(c.calibWindows) || c.calibWindows < 1) throw new UsageError(`${c.kind}: --calib-windows must be a positive integer, got ${c.calibWindows}`);
   if (![0, 1, 2, 3, 4].includes(c.accuracyLevel)) throw new UsageError(`${c.kind}: accuracy level must be 0-4, got ${c.accuracyLevel}`);
   if (!['shared', 'int8-row', 'float'].includes(c.embedding)) throw new UsageError(`${c.kind}: embedding must be shared, int8-row or float, got '${c.embedding}'`);
 }
@@ -55,14 +84,22 @@ function fallbackBlock(k: number, want: number): number | null {
   return null;
 }
 
-export function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx: PassContext): PassResult {
+/** Whether the config reads calibration text. */
+export const needsCalibration = (c: Pick<WeightOnlyConfig, 'algorithm' | 'importance'>): boolean => c.algorithm !== 'rtn' || c.importance;
+
+/** Name of the algorithm as rows and reports show it: rtn, rtn+imatrix, gptq, gptq act-order, awq. */
+export function algorithmLabel(c: Pick<WeightOnlyConfig, 'algorithm' | 'importance' | 'actOrder'>): string {
+  if (c.algorithm === 'gptq') return c.actOrder ? 'gptq act-order' : 'gptq';
+  return c.importance ? `${c.algorithm}+imatrix` : c.algorithm;
+}
+
+export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx: TextPassContext): Promise<PassResult> {
   const c = { ...defaults(config.kind), ...config };
   validateWeightOnly(c);
   const bits = bitsOf(c.kind);
   const m = cloneModel(model);
   const g = m.graph;
   const report = emptyReport();
-  const quantizer = BLOCK_ALGORITHMS[c.algorithm];
 
   const formats = new Map<WeightSite, BlockFormat>();
   const indivisible: string[] = [];
@@ -95,6 +132,39 @@ export function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx: PassC
   report.skipped.push(...sel.skipped);
   requireSome(sel, c.kind);
 
+  // Calibrated algorithms: Σxxᵀ of each linear input; AWQ then folds its scales into the norms.
+  let grams = new Map<string, Gram>();
+  let sites = sel.sites;
+  if (needsCalibration(c)) {
+    const cal = await calibrationGrams(m, sites, c, ctx, `${c.kind} ${algorithmLabel(c)}`);
+    grams = cal.grams;
+    report.notes.push(cal.note);
+    m.metadata[CALIBRATION_METADATA] = cal.record;
+    if (c.algorithm === 'awq') {
+      report.notes.push(applyAwq(m, sites, grams, (s) => formats.get(s)!, (x) => ctx.explain(x)));
+      sites = sites.map((s) => { const t = { ...s, tensor: s.weight.constant! }; formats.set(t, formats.get(s)!); return t; });
+    }
+  }
+  // A tied table's Gather site quantizes with its head's statistics: both read one packed table.
+  const gramOf = (site: WeightSite): Gram | undefined => {
+    const linear = site.op === 'Gather' ? sites.find((s) => s.op !== 'Gather' && s.weight === site.weight && s.inAxis === site.inAxis) : site;
+    return linear && grams.get(linear.node.inputs[0]!.name);
+  };
+  const quantizeRows = (site: WeightSite, rows: Float32Array, fmt: BlockFormat): BlockQuantized => {
+    const gram = gramOf(site);
+    if (!gram || !needsCalibration(c)) return rtnQuantize(rows, site.outDim, site.inDim, fmt);
+    if (c.algorithm === 'gptq') {
+      const tied = c.embedding === 'shared' && sites.some((s) => s.op === 'Gather' && s.weight === site.weight);
+      return gptqQuantize(rows, site.outDim, site.inDim, fmt, gram.sum, { damp: tied ? Math.max(c.damp, c.tiedDamp) : c.damp, actOrder: c.actOrder });
+    }
+    if (!c.importance) return rtnQuantize(rows, site.outDim, site.inDim, fmt);
+    const imp = new Float32Array(site.inDim);
+    for (let i = 0; i < site.inDim; i++) imp[i] = gram.sum[i * site.inDim + i];
+    return rtnImportance(rows, site.outDim, site.inDim, fmt, imp);
+  };
+  const algoKey = needsCalibration(c) ? `${algorithmLabel(c)}|${c.damp}|${c.tiedDamp}|${c.calibration}|${c.calibSplit}|${c.calibWindows}|${c.calibCtx}` : c.algorithm;
+  const bar = needsCalibration(c) ? new Progress(algorithmLabel(c), sites.length) : null;
+
   // One packed table per (weight, orientation, format): a tied head and its embedding share it.
   // Only the graph values are kept: the packed arrays are then free once written (or spilled to disk).
   const packed = new Map<string, { values: { b: Value; scales: Value; zp: Value | null } }>();
@@ -102,10 +172,10 @@ export function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx: PassC
     const key = `${site.weight.name}|${site.inAxis}|${fmt.bits}|${fmt.blockSize}|${fmt.symmetric}`;
     let p = packed.get(key);
     if (!p) {
-      const [b, scales, zp] = journaled(ctx, `${c.kind}|${c.algorithm}|${key}`, () => {
+      const [b, scales, zp] = journaled(ctx, `${c.kind}|${algoKey}|${key}`, () => {
         const w = toFloat32(site.tensor).data as Float32Array;
         const rows = site.inAxis === 1 ? w : transpose(w, site.rows, site.cols); // → [N, K]
-        const t = packNBits(quantizer(rows, site.outDim, site.inDim, fmt));
+        const t = packNBits(quantizeRows(site, rows, fmt));
         return t.zeroPoints ? [t.b, t.scales, t.zeroPoints] : [t.b, t.scales];
       });
       const base = `${site.weight.name}_Q${fmt.bits}`;
@@ -122,7 +192,8 @@ export function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx: PassC
     return p;
   };
 
-  for (const site of sel.sites) {
+  for (const [i, site] of sites.entries()) {
+    bar?.update(i, sites.length);
     const fmt = formats.get(site)!;
     if (site.op === 'Gather' && c.embedding === 'int8-row') {
       replaceGatherInt8Row(g, site);
@@ -134,6 +205,7 @@ export function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx: PassC
     else replaceLinear(g, site, p.values, fmt, c.accuracyLevel);
     ctx.explain(`${site.op} ${site.node.name}: ${site.weight.name} → ${fmt.bits}-bit block ${fmt.blockSize} ${fmt.symmetric ? 'symmetric' : 'asymmetric'}${site.op === 'Gather' ? ' (gather + unpack)' : ' (MatMulNBits)'}`);
   }
+  bar?.done();
   g.removeDeadNodes();
   g.removeUnusedInitializers();
   g.sortTopologically();
@@ -238,5 +310,5 @@ function method(kind: WeightOnlyConfig['kind'], summary: string): QuantMethod<We
   return { kind, summary, defaults: defaults(kind), run: (model, config, ctx) => runWeightOnly(model, config, ctx) };
 }
 
-export const int4Weight = method('int4-weight', 'weight-only INT4, block-wise (RTN), MatMulNBits; embedding shares the tied head table');
-export const int8Weight = method('int8-weight', 'weight-only INT8, block-wise (RTN), MatMulNBits; embedding shares the tied head table');
+export const int4Weight = method('int4-weight', 'weight-only INT4, block-wise (RTN, GPTQ, AWQ, importance RTN), MatMulNBits; embedding shares the tied head table');
+export const int8Weight = method('int8-weight', 'weight-only INT8, block-wise (RTN, GPTQ, AWQ, importance RTN), MatMulNBits; embedding shares the tied head table');

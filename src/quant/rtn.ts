@@ -1,9 +1,10 @@
+import { blockScale } from './scale-search.js';
 import { chooseParams, dequantize, quantize, roundEven, type QuantParams, type QuantScheme } from './primitives.js';
 
 /**
  * Round-to-nearest block quantization: the baseline weight-only algorithm. One scale (and zero
  * point when asymmetric) per block of `blockSize` consecutive inputs of each output row; every
- * weight rounds to the nearest code. GPTQ/AWQ plug in as other `BlockQuantizer`s with the same output.
+ * weight rounds to the nearest code. GPTQ (gptq.ts) and importance-weighted RTN fill the same `BlockQuantized`.
  */
 export interface BlockFormat {
   bits: 4 | 8;
@@ -25,9 +26,6 @@ export interface BlockQuantized extends BlockFormat {
   zeroPoints: Uint8Array;
 }
 
-/** The algorithm slot: anything that turns rows into block codes in a given format. */
-export type BlockQuantizer = (rows: Float32Array, n: number, k: number, fmt: BlockFormat) => BlockQuantized;
-
 export const blockScheme = (fmt: BlockFormat): QuantScheme => ({
   type: fmt.bits === 4 ? 'uint4' : 'uint8', symmetric: fmt.symmetric, granularity: 'block', axis: 1, blockSize: fmt.blockSize,
 });
@@ -39,13 +37,13 @@ export const blockScheme = (fmt: BlockFormat): QuantScheme => ({
  * levels are used; absmax / 7 would leave one of 16 levels unused.
  * Asymmetric: the shared primitive (range widened to include 0, 2^bits - 1 steps).
  */
-export const rtnQuantize: BlockQuantizer = (rows, n, k, fmt) => {
+export function rtnQuantize(rows: Float32Array, n: number, k: number, fmt: BlockFormat): BlockQuantized {
   if (fmt.symmetric) return fullRangeSymmetric(rows, n, k, fmt);
   const scheme = blockScheme(fmt);
   const params = chooseParams(rows, n, k, scheme);
   const codes = quantize(rows, n, k, scheme, params) as Uint8Array;
   return { ...fmt, n, k, codes, scales: params.scale, zeroPoints: Uint8Array.from(params.zeroPoint) };
-};
+}
 
 /** Symmetric full-range RTN in one pass per block (the hot path: ~3x the generic primitives' speed). */
 function fullRangeSymmetric(rows: Float32Array, n: number, k: number, fmt: BlockFormat): BlockQuantized {
@@ -74,5 +72,25 @@ export function dequantizeBlocks(q: BlockQuantized): Float32Array {
   return dequantize(q.codes, q.n, q.k, blockScheme(q), params);
 }
 
-/** Registered algorithms, by the `algorithm` field of a weight-only config. */
-export const BLOCK_ALGORITHMS: Record<string, BlockQuantizer> = { rtn: rtnQuantize };
+/**
+ * RTN with importance (llama.cpp's imatrix): each block's scale is searched to minimise the error
+ * weighted by `importance` [K] (the calibration's Σ x² per input), then every weight rounds to nearest.
+ */
+export function rtnImportance(rows: Float32Array, n: number, k: number, fmt: BlockFormat, importance: Float32Array): BlockQuantized {
+  const bs = fmt.blockSize, nb = k / bs, qmax = (1 << fmt.bits) - 1;
+  if (k % bs !== 0) throw new RangeError(`dimension ${k} is not divisible by block ${bs}`);
+  const scales = new Float32Array(n * nb), zeroPoints = new Uint8Array(n * nb), codes = new Uint8Array(n * k);
+  for (let r = 0; r < n; r++) {
+    for (let b = 0; b < nb; b++) {
+      const start = r * k + b * bs;
+      const { scale, zeroPoint } = blockScale(rows.subarray(start, start + bs), fmt, importance.subarray(b * bs, b * bs + bs));
+      scales[r * nb + b] = scale;
+      zeroPoints[r * nb + b] = zeroPoint;
+      for (let i = start; i < start + bs; i++) {
+        const q = roundEven(rows[i] / scale) + zeroPoint;
+        codes[i] = q < 0 ? 0 : q > qmax ? qmax : q;
+      }
+    }
+  }
+  return { ...fmt, n, k, codes, scales, zeroPoints };
+}

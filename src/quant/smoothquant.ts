@@ -46,7 +46,7 @@ export function smoothGroups(g: Graph): SmoothGroup[] {
  * Edits `g` in place by swapping in new initializer tensors (old tensors are never mutated).
  * Returns the scales.
  */
-export function applySmoothing(g: Graph, grp: SmoothGroup, actMax: Float32Array, alpha: number): Float32Array {
+export function applySmoothing(grp: SmoothGroup, actMax: Float32Array, alpha: number): Float32Array {
   const C = actMax.length;
   const wMax = new Float32Array(C);
   for (const m of grp.matmuls) {
@@ -61,27 +61,37 @@ export function applySmoothing(g: Graph, grp: SmoothGroup, actMax: Float32Array,
     const v = Math.pow(Math.max(actMax[j], 1e-5), alpha) / Math.pow(Math.max(wMax[j], 1e-5), 1 - alpha);
     s[j] = Number.isFinite(v) && v > 0 ? Math.min(Math.max(v, 1e-4), 1e4) : 1;
   }
-  const scaleVec = (v: Value, div: boolean) => {
+  foldScales(grp, s);
+  return s;
+}
+
+/**
+ * X_j ← X_j / s_j folded into the group's norm (γ and β), W_j ← W_j · s_j in each of its MatMuls:
+ * the float model computes the same function (SmoothQuant, AWQ). Swaps in new initializer tensors.
+ */
+export function foldScales(grp: SmoothGroup, s: Float32Array): void {
+  const C = s.length;
+  const scaleVec = (v: Value) => {
     const t = v.constant!, d = t.data as Float32Array;
     const nd = new Float32Array(d.length);
-    for (let j = 0; j < C; j++) nd[j] = div ? d[j] / s[j] : d[j] * s[j];
-    replaceConstant(g, v, new Tensor('float32', [...t.dims], nd));
+    for (let j = 0; j < C; j++) nd[j] = d[j] / s[j];
+    replaceConstant(v, new Tensor('float32', [...t.dims], nd));
   };
-  scaleVec(grp.gamma, true);
-  if (grp.beta) scaleVec(grp.beta, true);
+  scaleVec(grp.gamma);
+  if (grp.beta) scaleVec(grp.beta);
   for (const m of grp.matmuls) {
     const wv = m.inputs[1]!;
     const t = wv.constant!;
     const [K, N] = t.dims;
+    if (K !== C) throw new RangeError(`${m.name}: weight has ${K} input channels, scales have ${C}`);
     const d = t.data as Float32Array, nd = new Float32Array(d.length);
     for (let j = 0; j < K; j++) for (let k = 0, o = j * N; k < N; k++) nd[o + k] = d[o + k] * s[j];
-    replaceConstant(g, wv, new Tensor('float32', [K, N], nd));
+    replaceConstant(wv, new Tensor('float32', [K, N], nd));
   }
-  return s;
 }
 
 /** Point `v` at a new tensor (the graph is a clone, so the source model keeps its tensor). */
-function replaceConstant(_g: Graph, v: Value, t: Tensor): void {
+function replaceConstant(v: Value, t: Tensor): void {
   if (v.constant!.dtype !== 'float32') throw new RangeError(`${v.name}: SmoothQuant needs float32 weights, got ${v.constant!.dtype}`);
   v.constant = t;
 }

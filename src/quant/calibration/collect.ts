@@ -1,4 +1,4 @@
-import { cloneModel, type Model } from '../../ir/graph.js';
+import { cloneModel, type Graph, type Model } from '../../ir/graph.js';
 import { DecoderRunner } from '../../runtime/decoder.js';
 import type { ort, SessionOptions } from '../../runtime/session.js';
 import { ChannelAbsMax, StreamingHistogram } from './histogram.js';
@@ -26,43 +26,55 @@ export interface CollectOptions {
  * bounded by one window's activations plus a fixed histogram per tensor, however many windows.
  */
 export async function collectActivationStats(model: Model, windows: ArrayLike<number>[], opts: CollectOptions): Promise<Map<string, ActivationStats>> {
+  const channelSet = new Set(opts.channelTensors ?? []);
+  const stats = new Map<string, ActivationStats>();
+  for (const t of opts.tensors) stats.set(t, { hist: new StreamingHistogram(opts.bins ?? 2048) });
+  await runProbe(model, windows, opts.tensors, () => {}, (name, tensor) => {
+    const data = tensor.data as Float32Array;
+    const s = stats.get(name)!;
+    s.hist.add(data);
+    if (channelSet.has(name)) {
+      const C = tensor.dims[tensor.dims.length - 1];
+      (s.channels ??= new ChannelAbsMax(C)).add(data);
+    }
+  }, opts);
+  return stats;
+}
+
+/**
+ * The one activation probe: a copy of `model` whose outputs are `outputs` (after `extend` may add
+ * nodes computing them from the model's values), run on each window, one window per forward pass;
+ * `onValue` receives every output of every window. Everything past the probed values (e.g. the LM
+ * head) is removed, so it is not run.
+ */
+export async function runProbe(
+  model: Model, windows: ArrayLike<number>[], outputs: string[], extend: (g: Graph) => void,
+  onValue: (name: string, tensor: ort.Tensor) => void, opts: { session?: SessionOptions; onProgress?: (done: number, total: number) => void } = {},
+): Promise<void> {
   const probe = cloneModel(model);
   const g = probe.graph;
   g.outputs.splice(0, g.outputs.length);
-  for (const name of opts.tensors) {
+  extend(g);
+  for (const name of outputs) {
     const v = g.mustValue(name);
     v.type = { dtype: 'float32', shape: v.type?.shape };
     g.markOutput(v);
   }
-  // Everything past the probed values (e.g. the LM head) is dead now: do not run it.
   g.removeDeadNodes();
   g.removeUnusedInitializers();
-  const channelSet = new Set(opts.channelTensors ?? []);
-  const stats = new Map<string, ActivationStats>();
-  for (const t of opts.tensors) stats.set(t, { hist: new StreamingHistogram(opts.bins ?? 2048) });
   const runner = await DecoderRunner.create(probe, opts.session);
   try {
     for (let i = 0; i < windows.length; i++) {
       const w = windows[i];
       const ids = new BigInt64Array(w.length);
       for (let t = 0; t < w.length; t++) ids[t] = BigInt(w[t]);
-      const out = await runner.run(ids, 1, {}, opts.tensors);
-      for (const name of opts.tensors) {
-        const tensor = out[name] as ort.Tensor;
-        const data = tensor.data as Float32Array;
-        const s = stats.get(name)!;
-        s.hist.add(data);
-        if (channelSet.has(name)) {
-          const C = tensor.dims[tensor.dims.length - 1];
-          (s.channels ??= new ChannelAbsMax(C)).add(data);
-        }
-      }
+      const out = await runner.run(ids, 1, {}, outputs);
+      for (const name of outputs) onValue(name, out[name] as ort.Tensor);
       opts.onProgress?.(i + 1, windows.length);
     }
   } finally {
     await runner.release();
   }
-  return stats;
 }
 
 /**

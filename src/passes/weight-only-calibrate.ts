@@ -1,0 +1,78 @@
+import type { Model } from '../ir/graph.js';
+import { toFloat32 } from '../hf/safetensors.js';
+import { awqSearch } from '../quant/awq.js';
+import { textWindows } from '../quant/calibration/collect.js';
+import { collectGrams, type Gram } from '../quant/calibration/gram.js';
+import { loadCalibrationText } from '../quant/calibration/source.js';
+import { transpose } from '../quant/primitives.js';
+import type { BlockFormat } from '../quant/rtn.js';
+import { foldScales, smoothGroups } from '../quant/smoothquant.js';
+import { UsageError } from '../util/errors.js';
+import { Progress } from '../util/progress.js';
+import type { TextPassContext } from './pass.js';
+import type { WeightSite } from './select.js';
+
+/** Calibration settings shared by the weight-only algorithms that read activations. */
+export interface WeightCalibration {
+  calibration: string;
+  calibSplit: string;
+  calibWindows: number;
+  /** Window length in tokens (default: the model's maximum positions, at most 512). */
+  calibCtx: number | null;
+}
+
+/** The model's maximum positions, as the graph builder recorded them. */
+function modelCtx(m: Model): number | undefined {
+  try { return (JSON.parse(m.metadata['quantlab.config'] ?? '{}') as { maxPositions?: number }).maxPositions; } catch { return undefined; }
+}
+
+/**
+ * Σ x xᵀ of every selected linear layer's input over the calibration windows, keyed by the input
+ * value's name (layers reading the same activation share one). Returns the note naming the text.
+ */
+export async function calibrationGrams(model: Model, sites: WeightSite[], c: WeightCalibration, ctx: TextPassContext, method: string): Promise<{ grams: Map<string, Gram>; note: string; record: string }> {
+  if (!ctx.tokenizer) throw new UsageError(`${method}: the algorithm reads calibration text and needs the model's tokenizer (tokenizer.json)`);
+  const ds = loadCalibrationText(c.calibration, c.calibSplit);
+  const len = c.calibCtx ?? Math.min(modelCtx(model) ?? 512, 512);
+  const windows = textWindows(ds.text, c.calibWindows, len, (t) => ctx.tokenizer!.encode(t));
+  const inputs = new Map<string, number>();
+  for (const s of sites) if (s.op !== 'Gather') inputs.set(s.node.inputs[0]!.name, s.inDim);
+  const bar = new Progress('calibration (XᵀX)', windows.length);
+  const grams = await collectGrams(model, windows, [...inputs].map(([name, k]) => ({ name, k })), { session: ctx.session, onProgress: (d, t) => bar.update(d, t) });
+  bar.done();
+  const record = JSON.stringify({ dataset: ds.name, sha256: ds.sha256, windows: windows.length, ctx: len, method });
+  return { grams, record, note: `calibration: ${ds.name} (sha256 ${ds.sha256.slice(0, 12)}…), ${windows.length} windows of ${len} tokens` };
+}
+
+/**
+ * AWQ on every norm → linears group whose linears are all selected: search the scales with the
+ * group's Gram matrix, fold them into the norm and the weights (the float model is unchanged), and
+ * rescale the Gram matrix to the new activations (H ← S⁻¹HS⁻¹). Layers without a norm before them
+ * (attention output, MLP down projection) keep their weights; the notes say how many were scaled.
+ */
+export function applyAwq(model: Model, sites: WeightSite[], grams: Map<string, Gram>, fmtOf: (s: WeightSite) => BlockFormat, explain: (m: string) => void): string {
+  const byNode = new Map(sites.map((s) => [s.node.name, s]));
+  let scaled = 0, searched = 0, gain = 0;
+  const groups = smoothGroups(model.graph).filter((g) => g.matmuls.every((m) => byNode.has(m.name)));
+  for (const grp of groups) {
+    const gram = grams.get(grp.activation.name);
+    if (!gram) continue;
+    const k = gram.k;
+    const linears = grp.matmuls.map((m) => {
+      const s = byNode.get(m.name)!;
+      const w = toFloat32(s.weight.constant!).data as Float32Array;
+      return { rows: transpose(w, s.rows, s.cols), n: s.outDim };
+    });
+    const r = awqSearch(linears, k, gram.sum, fmtOf(byNode.get(grp.matmuls[0].name)!));
+    searched++;
+    gain += r.error / r.rtnError;
+    explain(`AWQ ${grp.norm.name} → ${grp.matmuls.map((m) => m.name).join(', ')}: α=${r.alpha.toFixed(2)}, output error ${(r.error / r.rtnError).toFixed(3)}× RTN's on sampled rows`);
+    if (r.alpha === 0) continue;
+    foldScales(grp, r.scales);
+    const h = gram.sum, out = new Float32Array(h.length);
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) out[i * k + j] = h[i * k + j] / (r.scales[i] * r.scales[j]);
+    grams.set(grp.activation.name, { ...gram, sum: out });
+    scaled += grp.matmuls.length;
+  }
+  return `awq: scales folded into ${groups.length ? `the norms of ${scaled} linear layers (output error ${(gain / Math.max(1, searched)).toFixed(3)}× RTN's, mean over ${searched} groups)` : 'no norm (no layer follows a norm it can fold into)'}; other layers are rounded as RTN`;
+}
