@@ -11,13 +11,22 @@ import { sharedGpt2Dir } from '../testing/fixtures.js';
 import { UsageError } from '../util/errors.js';
 import { BenchProgress } from './progress.js';
 import { runBench, type BenchOptions } from './run.js';
-import { defaultMethods, parseMethods } from './variants.js';
+import { defaultMethods, methodSpec, parseMethods } from './variants.js';
 
 test('methods: fp32 first and always present; an unknown method names the known ones', () => {
   assert.deepEqual(defaultMethods(), ['fp32', ...METHODS.map((m) => m.kind)]);
   assert.deepEqual(parseMethods([]), ['fp32']);
   if (METHODS.length) assert.deepEqual(parseMethods([METHODS[0].kind, 'fp32', METHODS[0].kind]), ['fp32', METHODS[0].kind]);
-  assert.throws(() => parseMethods(['int3-magic']), (e: unknown) => e instanceof UsageError && e.message === `unknown method 'int3-magic' (known: ${defaultMethods().join(', ')})`);
+  assert.throws(() => parseMethods(['int3-magic']), (e: unknown) => e instanceof UsageError && e.message.startsWith(`unknown method 'int3-magic' (known: ${defaultMethods().join(', ')}; weight-only kinds also take :rtn|:imatrix|:gptq`));
+});
+
+test('weight-only rows name their algorithm and budget; both spellings give one row', () => {
+  assert.deepEqual(parseMethods(['int4-weight:gptq', 'int4-weight (gptq)', 'int4-weight:gptq@18%', 'int8-weight:awq']), ['fp32', 'int4-weight (gptq)', 'int4-weight (gptq, ≤ 18%)', 'int8-weight (awq)']);
+  const s = methodSpec('int4-weight:gptq-act@9MB')!;
+  assert.equal(s.dir, 'int4-weight-gptq-act-9MB');
+  const c = s.config as unknown as Record<string, unknown>;
+  assert.deepEqual([c.algorithm, c.actOrder, c.budget], ['gptq', true, { bytes: 9e6 }]);
+  for (const bad of ['dynamic-int8:gptq', 'int4-weight:magic', 'int4-weight:gptq@lots']) assert.throws(() => parseMethods([bad]), UsageError, bad);
 });
 
 test('bench on the 12M GPT-2: FP32 reproduces eval perplexity, a method is compared on the same windows, re-run reuses variants', { timeout: 120_000 }, async () => {

@@ -8,6 +8,7 @@ import { emptyReport, type MethodConfig } from '../passes/pass.js';
 import { quantizeToFolder, resolveConfig, sourceInfo } from '../passes/quantize.js';
 import { methodByKind, METHODS } from '../passes/registry.js';
 import { UsageError } from '../util/errors.js';
+import { parseBudget } from '../passes/weight-budget.js';
 
 export const BASELINE = 'fp32';
 
@@ -29,15 +30,40 @@ export interface Variant {
 /** fp32 plus every registered method, in registry order. */
 export const defaultMethods = (): string[] => [BASELINE, ...METHODS.map((m) => m.kind)];
 
-/** Check method names before any work; fp32 always comes first (it is the reference). */
-export function parseMethods(list: string[]): string[] {
-  const known = defaultMethods();
-  for (const m of list) if (!known.includes(m)) throw new UsageError(`unknown method '${m}' (known: ${known.join(', ')})`);
-  return [BASELINE, ...new Set(list.filter((m) => m !== BASELINE))];
+/** Weight-only algorithm variants a bench method may name after a colon. */
+const ALGORITHM_VARIANTS: Record<string, Record<string, unknown>> = {
+  rtn: { algorithm: 'rtn' }, imatrix: { importance: true }, gptq: { algorithm: 'gptq' }, 'gptq-act': { algorithm: 'gptq', actOrder: true },
+  awq: { algorithm: 'awq' }, 'awq+imatrix': { algorithm: 'awq', importance: true },
+};
+
+/**
+ * A bench method: a registered kind, or for weight-only kinds `<kind>:<algorithm>[@<budget>]`
+ * (e.g. `int4-weight:gptq`, `int4-weight:gptq@18%`), whose row reads `int4-weight (gptq, ≤ 18%)`.
+ * Returns the row label, its folder name and the config, or null when not a method.
+ */
+export function methodSpec(name: string): { label: string; dir: string; config: MethodConfig } | null {
+  if (name === BASELINE) return { label: BASELINE, dir: BASELINE, config: { kind: BASELINE } };
+  const m = /^([a-z0-9-]+)(?::([a-z+-]+))?(?:@(\S+))?$/.exec(name) ?? /^([a-z0-9-]+) \(([a-z+-]+)(?:, ≤ (\S+))?\)$/.exec(name);
+  if (!m || !methodByKind(m[1])) return null;
+  const [, kind, algo, budgetText] = m;
+  if (!algo && !budgetText) return { label: kind, dir: kind, config: resolveConfig({ kind }) };
+  if (kind !== 'int4-weight' && kind !== 'int8-weight') return null;
+  const extra = ALGORITHM_VARIANTS[algo ?? 'rtn'];
+  const budget = budgetText ? parseBudget(budgetText) : null;
+  if (!extra || (budgetText && !budget)) return null;
+  const label = `${kind} (${algo ?? 'rtn'}${budgetText ? `, ≤ ${budgetText}` : ''})`;
+  const dir = `${kind}-${algo ?? 'rtn'}${budgetText ? `-${budgetText.replace(/[^a-zA-Z0-9.]/g, '')}` : ''}`;
+  return { label, dir, config: resolveConfig({ kind, ...extra, ...(budget ? { budget } : {}) }) };
 }
 
-function configOf(method: string): MethodConfig {
-  return method === BASELINE ? { kind: BASELINE } : resolveConfig({ kind: method });
+/** Check method names before any work; fp32 always comes first (it is the reference). Returns row labels. */
+export function parseMethods(list: string[]): string[] {
+  const labels = list.map((m) => {
+    const spec = methodSpec(m);
+    if (!spec) throw new UsageError(`unknown method '${m}' (known: ${defaultMethods().join(', ')}; weight-only kinds also take :${Object.keys(ALGORITHM_VARIANTS).join('|:')} and @<size budget>)`);
+    return spec.label;
+  });
+  return [BASELINE, ...new Set(labels.filter((m) => m !== BASELINE))];
 }
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -62,9 +88,11 @@ function filesOf(dir: string, r: QuantizedRecord): string[] {
  * source and config is there, else quantized (FP32: the KV-cache graph as built) and written.
  */
 export async function prepareVariant(model: LoadedModel, method: string, variantsDir: string, explain: (m: string) => void = () => {}): Promise<Variant> {
-  const config = configOf(method);
-  const summary = method === BASELINE ? 'unquantized FP32 baseline (the KV-cache graph as built)' : methodByKind(method)!.summary;
-  const dir = path.join(variantsDir, method);
+  const spec = methodSpec(method);
+  if (!spec) throw new UsageError(`unknown method '${method}'`);
+  const config = spec.config;
+  const summary = method === BASELINE ? 'unquantized FP32 baseline (the KV-cache graph as built)' : methodByKind(config.kind)!.summary;
+  const dir = path.join(variantsDir, spec.dir);
   const hit = cachedRecord(dir, model, config);
   if (hit) {
     const timing = hit.timing as { pass_ms?: number } | undefined;

@@ -8,12 +8,13 @@ import type { SelectionConfig, TensorOverride } from '../passes/select.js';
 import { InputError, UsageError } from '../util/errors.js';
 import type { Command } from './command.js';
 import { intOption, requireString } from './options.js';
+import { parseBudget } from '../passes/weight-budget.js';
 
 type FlagValue = string | boolean;
 /** Method-specific flags; each maps its value to config fields. */
 type Flag = 'per-tensor' | 'block' | 'asymmetric' | 'full-range' | 'calibration' | 'calib-windows' | 'calib-method' | 'percentile' | 'smoothquant' | 'max-ppl-increase'
-  | 'algorithm' | 'importance' | 'act-order';
-const FLAGS: Flag[] = ['per-tensor', 'block', 'asymmetric', 'full-range', 'calibration', 'calib-windows', 'calib-method', 'percentile', 'smoothquant', 'max-ppl-increase', 'algorithm', 'importance', 'act-order'];
+  | 'algorithm' | 'importance' | 'act-order' | 'max-size' | 'bits-per-weight';
+const FLAGS: Flag[] = ['per-tensor', 'block', 'asymmetric', 'full-range', 'calibration', 'calib-windows', 'calib-method', 'percentile', 'smoothquant', 'max-ppl-increase', 'algorithm', 'importance', 'act-order', 'max-size', 'bits-per-weight'];
 type FlagMap = Partial<Record<Flag, (v: FlagValue) => Record<string, unknown>>>;
 
 function numberFlag(v: FlagValue, name: string): number {
@@ -29,6 +30,12 @@ const WEIGHT_ONLY_FLAGS: FlagMap = {
   block: blockFlag, asymmetric: () => ({ symmetric: false }), algorithm: (v) => ({ algorithm: String(v) }),
   importance: () => ({ importance: true }), 'act-order': () => ({ actOrder: true }),
   calibration: (v) => ({ calibration: String(v) }), 'calib-windows': (v) => ({ calibWindows: intOption(v, 'calib-windows') }),
+  'max-size': (v) => {
+    const b = parseBudget(String(v));
+    if (!b || 'bitsPerWeight' in b) throw new UsageError(`--max-size must be bytes, kB/MB/GB or a percentage of the FP32 model (e.g. 9MB, 18%), got '${v}'`);
+    return { budget: b };
+  },
+  'bits-per-weight': (v) => ({ budget: { bitsPerWeight: numberFlag(v, 'bits-per-weight') } }),
 };
 
 /** One row per method: the flags it takes and the config fields they set. Flags not in a row are refused. */
@@ -50,7 +57,7 @@ export const METHOD_FLAGS: Record<string, FlagMap> = {
 export const quantizeCommand: Command = {
   name: 'quantize',
   summary: 'quantize a model with one method and write a loadable model folder',
-  usage: 'quantlab quantize --model <folder|onnx> --method <kind> [--per-tensor] [--block N] [--asymmetric] [--full-range] [--algorithm rtn|gptq|awq [--importance] [--act-order]] [--calibration brown [--calib-windows N] [--calib-method m] [--percentile p] [--smoothquant a] [--max-ppl-increase pct]] [--include re] [--exclude re] [--exclude-op T] [--overrides file.json] [--config file.json] [--verbose] --out <folder>',
+  usage: 'quantlab quantize --model <folder|onnx> --method <kind> [--per-tensor] [--block N] [--asymmetric] [--full-range] [--algorithm rtn|gptq|awq [--importance] [--act-order]] [--max-size 9MB|18% | --bits-per-weight x] [--calibration brown [--calib-windows N] [--calib-method m] [--percentile p] [--smoothquant a] [--max-ppl-increase pct]] [--include re] [--exclude re] [--exclude-op T] [--overrides file.json] [--config file.json] [--verbose] --out <folder>',
   options: {
     model: { type: 'string', description: 'input model folder (HF safetensors or ONNX export), .onnx file or Hugging Face id', valueName: 'path|id' },
     method: { type: 'string', description: `quantization method: ${METHODS.map((m) => m.kind).join(', ')}`, valueName: 'kind' },
@@ -66,6 +73,8 @@ export const quantizeCommand: Command = {
     config: { type: 'string', description: 'JSON file with method config fields (applied before the flags)', valueName: 'file' },
     algorithm: { type: 'string', description: 'int4/int8-weight: rtn (default), gptq (error-compensating, reads --calibration) or awq (activation-aware scales folded into the norms)', valueName: 'a' },
     importance: { type: 'boolean', description: 'int4/int8-weight rtn or awq: block scales weighted by the calibration activations (llama.cpp imatrix); gptq always does' },
+    'max-size': { type: 'string', description: 'int4/int8-weight: mixed precision; each weight\'s bits (4/8) and block (32/128) chosen from measured sensitivity so the model fits, e.g. 9MB or 18% (of FP32)', valueName: 'size' },
+    'bits-per-weight': { type: 'string', description: 'int4/int8-weight: mixed precision under this many bits per parameter (all parameters, llama.cpp\'s bpw)', valueName: 'x' },
     'act-order': { type: 'boolean', description: 'int4/int8-weight gptq: quantize inputs in order of decreasing activation energy' },
     calibration: { type: 'string', description: 'static-int8, gptq, awq, --importance: calibration text, a dataset (train split) or a file; never the evaluation split (default brown)', valueName: 'dataset' },
     'calib-windows': { type: 'string', description: 'calibration windows (static-int8 default 32 of the model context; weight-only 64 of ≤ 512 tokens)', valueName: 'N' },

@@ -48,9 +48,19 @@ export class QuantJournal {
 
   /** The tensors journaled under `key`, or `compute()`'s, journaled now; either way read lazily from disk. */
   tensors(key: string, compute: () => Tensor[]): Tensor[] {
+    return this.lookup(key) ?? this.record(key, compute());
+  }
+
+  /** The tensors journaled under `key` by this or an interrupted run, or null. */
+  lookup(key: string): Tensor[] | null {
     const hit = this.index.get(key);
-    if (hit) { this.reused++; return hit.tensors.map((t) => fileTensor(this.dataFd, t)); }
-    const out = compute();
+    if (!hit) return null;
+    this.reused++;
+    return hit.tensors.map((t) => fileTensor(this.dataFd, t));
+  }
+
+  /** Journal `out` under `key` (data synced before the index line); returns them read back lazily. */
+  record(key: string, out: Tensor[]): Tensor[] {
     const entry: Entry = { key, tensors: [] };
     for (const t of out) {
       const b = t.bytes();

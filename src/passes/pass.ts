@@ -12,7 +12,7 @@ export interface PassContext {
    * Where a resumable run keeps each quantized weight (passes/journal.ts): `compute` runs only
    * when `key` was not made by an interrupted earlier run. Absent: compute every time.
    */
-  journal?: { tensors(key: string, compute: () => Tensor[]): Tensor[] };
+  journal?: { lookup(key: string): Tensor[] | null; record(key: string, tensors: Tensor[]): Tensor[] };
 }
 
 /** What a pass that runs the model on text needs beyond `explain` (the quantize command supplies it). */
@@ -22,7 +22,16 @@ export interface TextPassContext extends PassContext {
 }
 
 /** `compute()` through the context's journal when there is one. */
-export const journaled = (ctx: PassContext, key: string, compute: () => Tensor[]): Tensor[] => ctx.journal?.tensors(key, compute) ?? compute();
+export function journaled(ctx: PassContext, key: string, compute: () => Tensor[]): Tensor[] {
+  if (!ctx.journal) return compute();
+  return ctx.journal.lookup(key) ?? ctx.journal.record(key, compute());
+}
+
+/** `journaled` for a computation that awaits (GPTQ's GEMMs run in onnxruntime). */
+export async function journaledAsync(ctx: PassContext, key: string, compute: () => Promise<Tensor[]>): Promise<Tensor[]> {
+  if (!ctx.journal) return compute();
+  return ctx.journal.lookup(key) ?? ctx.journal.record(key, await compute());
+}
 
 export interface PassReport {
   /** Weights (initializer names) the pass quantized or converted. */

@@ -30,7 +30,7 @@ function modelCtx(m: Model): number | undefined {
  * Σ x xᵀ of every selected linear layer's input over the calibration windows, keyed by the input
  * value's name (layers reading the same activation share one). Returns the note naming the text.
  */
-export async function calibrationGrams(model: Model, sites: WeightSite[], c: WeightCalibration, ctx: TextPassContext, method: string): Promise<{ grams: Map<string, Gram>; note: string; record: string }> {
+export async function calibrationGrams(model: Model, sites: WeightSite[], c: WeightCalibration, ctx: TextPassContext, method: string): Promise<{ grams: Map<string, Gram>; note: string; record: string; windows: ArrayLike<number>[] }> {
   if (!ctx.tokenizer) throw new UsageError(`${method}: the algorithm reads calibration text and needs the model's tokenizer (tokenizer.json)`);
   const ds = loadCalibrationText(c.calibration, c.calibSplit);
   const len = c.calibCtx ?? Math.min(modelCtx(model) ?? 512, 512);
@@ -41,7 +41,7 @@ export async function calibrationGrams(model: Model, sites: WeightSite[], c: Wei
   const grams = await collectGrams(model, windows, [...inputs].map(([name, k]) => ({ name, k })), { session: ctx.session, onProgress: (d, t) => bar.update(d, t) });
   bar.done();
   const record = JSON.stringify({ dataset: ds.name, sha256: ds.sha256, windows: windows.length, ctx: len, method });
-  return { grams, record, note: `calibration: ${ds.name} (sha256 ${ds.sha256.slice(0, 12)}…), ${windows.length} windows of ${len} tokens` };
+  return { grams, record, windows, note: `calibration: ${ds.name} (sha256 ${ds.sha256.slice(0, 12)}…), ${windows.length} windows of ${len} tokens` };
 }
 
 /**

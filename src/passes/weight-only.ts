@@ -3,15 +3,17 @@ import { Tensor } from '../ir/tensor.js';
 import { toFloat32 } from '../hf/safetensors.js';
 import { packNBits } from '../quant/nbits-pack.js';
 import { quantizeMatrix, transpose } from '../quant/primitives.js';
-import { gptqQuantize } from '../quant/gptq.js';
+import { gptqQuantize, prepareGptq, type GptqHessian } from '../quant/gptq.js';
+import { ortGemm } from '../runtime/gemm.js';
 import { rtnImportance, rtnQuantize, type BlockFormat, type BlockQuantized } from '../quant/rtn.js';
 import type { Gram } from '../quant/calibration/gram.js';
 import { CALIBRATION_METADATA } from '../quant/calibration/source.js';
 import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
-import { emptyReport, journaled, type PassResult, type QuantMethod, type TextPassContext } from './pass.js';
+import { emptyReport, journaledAsync, type PassResult, type QuantMethod, type TextPassContext } from './pass.js';
 import { requireSome, selectWeights, type SelectableConfig, type WeightSite } from './select.js';
 import { applyAwq, calibrationGrams, type WeightCalibration } from './weight-only-calibrate.js';
+import { budgetCandidates, chooseFormats, type BudgetChoice, type BudgetTable, type SizeBudget } from './weight-budget.js';
 
 /** How the block codes are chosen (the format is the same for all). */
 export const WEIGHT_ALGORITHMS = ['rtn', 'gptq', 'awq'] as const;
@@ -55,6 +57,11 @@ export interface WeightOnlyConfig extends SelectableConfig, WeightCalibration {
   embedding: 'shared' | 'int8-row' | 'float';
   /** When the block does not divide a layer's K: false = one-line error; true = largest power of two ≤ blockSize that does (explained per layer). */
   blockFallback: boolean;
+  /**
+   * Mixed precision: choose each table's bits (4/8) and block (32/128) from measured sensitivity so
+   * the model fits this size (weight-budget.ts); bits and blockSize above are then ignored.
+   */
+  budget: SizeBudget | null;
 }
 
 const bitsOf = (kind: WeightOnlyConfig['kind']): 4 | 8 => (kind === 'int4-weight' ? 4 : 8);
@@ -62,7 +69,7 @@ const bitsOf = (kind: WeightOnlyConfig['kind']): 4 | 8 => (kind === 'int4-weight
 function defaults(kind: WeightOnlyConfig['kind']): WeightOnlyConfig {
   return {
     kind, blockSize: 32, symmetric: true, algorithm: 'rtn', importance: false, actOrder: false, damp: 0.01, tiedDamp: 0.3, accuracyLevel: 4, embedding: 'shared', blockFallback: false,
-    calibration: 'brown', calibSplit: 'train', calibWindows: 64, calibCtx: null,
+    calibration: 'brown', calibSplit: 'train', calibWindows: 64, calibCtx: null, budget: null,
   };
 }
 
@@ -72,6 +79,10 @@ export function validateWeightOnly(c: WeightOnlyConfig): void {
   if (!WEIGHT_ALGORITHMS.includes(c.algorithm)) throw new UsageError(`${c.kind}: unknown algorithm '${c.algorithm}' (known: ${WEIGHT_ALGORITHMS.join(', ')})`);
   if (c.importance && !c.symmetric) throw new UsageError(`${c.kind}: --importance searches symmetric scales; drop --asymmetric`);
   if (!(c.damp > 0 && c.damp < 1)) throw new UsageError(`${c.kind}: damp must be in (0, 1), got ${c.damp}`);
+  const b = c.budget as Record<string, unknown> | null;
+  if (b !== null && !(typeof b === 'object' && Object.keys(b).length === 1 && ['bytes', 'percent', 'bitsPerWeight'].includes(Object.keys(b)[0]) && (Object.values(b)[0] as number) > 0)) {
+    throw new UsageError(`${c.kind}: budget must be { bytes | percent | bitsPerWeight: a positive number }, got ${JSON.stringify(b)}`);
+  }
   if (!(c.tiedDamp > 0 && c.tiedDamp <= 10)) throw new UsageError(`${c.kind}: tiedDamp must be in (0, 10], got ${c.tiedDamp}`);
   if (!Number.isInteger(c.calibWindows) || c.calibWindows < 1) throw new UsageError(`${c.kind}: --calib-windows must be a positive integer, got ${c.calibWindows}`);
   if (![0, 1, 2, 3, 4].includes(c.accuracyLevel)) throw new UsageError(`${c.kind}: accuracy level must be 0-4, got ${c.accuracyLevel}`);
@@ -85,7 +96,7 @@ function fallbackBlock(k: number, want: number): number | null {
 }
 
 /** Whether the config reads calibration text. */
-export const needsCalibration = (c: Pick<WeightOnlyConfig, 'algorithm' | 'importance'>): boolean => c.algorithm !== 'rtn' || c.importance;
+export const needsCalibration = (c: Pick<WeightOnlyConfig, 'algorithm' | 'importance' | 'budget'>): boolean => c.algorithm !== 'rtn' || c.importance || c.budget !== null;
 
 /** Name of the algorithm as rows and reports show it: rtn, rtn+imatrix, gptq, gptq act-order, awq. */
 export function algorithmLabel(c: Pick<WeightOnlyConfig, 'algorithm' | 'importance' | 'actOrder'>): string {
@@ -140,6 +151,10 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
     grams = cal.grams;
     report.notes.push(cal.note);
     m.metadata[CALIBRATION_METADATA] = cal.record;
+    if (c.budget) {
+      const choice = await chooseBudget(m, sites, formats, grams, c.budget, cal.windows, c, ctx);
+      report.notes.push(choice.note);
+    }
     if (c.algorithm === 'awq') {
       report.notes.push(applyAwq(m, sites, grams, (s) => formats.get(s)!, (x) => ctx.explain(x)));
       sites = sites.map((s) => { const t = { ...s, tensor: s.weight.constant! }; formats.set(t, formats.get(s)!); return t; });
@@ -150,12 +165,18 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
     const linear = site.op === 'Gather' ? sites.find((s) => s.op !== 'Gather' && s.weight === site.weight && s.inAxis === site.inAxis) : site;
     return linear && grams.get(linear.node.inputs[0]!.name);
   };
-  const quantizeRows = (site: WeightSite, rows: Float32Array, fmt: BlockFormat): BlockQuantized => {
+  // GPTQ: one Hessian preparation per (input, damping), shared by the layers reading that input.
+  const gemm = c.algorithm === 'gptq' ? await ortGemm(ctx.session) : null;
+  const hessians = new Map<string, Promise<GptqHessian>>();
+  const quantizeRows = async (site: WeightSite, rows: Float32Array, fmt: BlockFormat): Promise<BlockQuantized> => {
     const gram = gramOf(site);
     if (!gram || !needsCalibration(c)) return rtnQuantize(rows, site.outDim, site.inDim, fmt);
-    if (c.algorithm === 'gptq') {
+    if (gemm) {
       const tied = c.embedding === 'shared' && sites.some((s) => s.op === 'Gather' && s.weight === site.weight);
-      return gptqQuantize(rows, site.outDim, site.inDim, fmt, gram.sum, { damp: tied ? Math.max(c.damp, c.tiedDamp) : c.damp, actOrder: c.actOrder });
+      const damp = tied ? Math.max(c.damp, c.tiedDamp) : c.damp;
+      const key = `${site.op === 'Gather' ? site.weight.name : site.node.inputs[0]!.name}|${damp}`;
+      if (!hessians.has(key)) hessians.set(key, prepareGptq(gram.sum, site.inDim, { damp, actOrder: c.actOrder }, gemm.gemm));
+      return gptqQuantize(rows, site.outDim, site.inDim, fmt, await hessians.get(key)!, { actOrder: c.actOrder }, gemm.gemm);
     }
     if (!c.importance) return rtnQuantize(rows, site.outDim, site.inDim, fmt);
     const imp = new Float32Array(site.inDim);
@@ -168,14 +189,14 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
   // One packed table per (weight, orientation, format): a tied head and its embedding share it.
   // Only the graph values are kept: the packed arrays are then free once written (or spilled to disk).
   const packed = new Map<string, { values: { b: Value; scales: Value; zp: Value | null } }>();
-  const packedFor = (site: WeightSite, fmt: BlockFormat) => {
+  const packedFor = async (site: WeightSite, fmt: BlockFormat) => {
     const key = `${site.weight.name}|${site.inAxis}|${fmt.bits}|${fmt.blockSize}|${fmt.symmetric}`;
     let p = packed.get(key);
     if (!p) {
-      const [b, scales, zp] = journaled(ctx, `${c.kind}|${algoKey}|${key}`, () => {
+      const [b, scales, zp] = await journaledAsync(ctx, `${c.kind}|${algoKey}|${key}`, async () => {
         const w = toFloat32(site.tensor).data as Float32Array;
         const rows = site.inAxis === 1 ? w : transpose(w, site.rows, site.cols); // → [N, K]
-        const t = packNBits(quantizeRows(site, rows, fmt));
+        const t = packNBits(await quantizeRows(site, rows, fmt));
         return t.zeroPoints ? [t.b, t.scales, t.zeroPoints] : [t.b, t.scales];
       });
       const base = `${site.weight.name}_Q${fmt.bits}`;
@@ -200,12 +221,13 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
       if (!report.converted.includes(site.weight.name)) report.converted.push(site.weight.name);
       continue;
     }
-    const p = packedFor(site, fmt);
+    const p = await packedFor(site, fmt);
     if (site.op === 'Gather') replaceGatherNBits(g, site.node, p.values, fmt, site.inDim);
     else replaceLinear(g, site, p.values, fmt, c.accuracyLevel);
     ctx.explain(`${site.op} ${site.node.name}: ${site.weight.name} → ${fmt.bits}-bit block ${fmt.blockSize} ${fmt.symmetric ? 'symmetric' : 'asymmetric'}${site.op === 'Gather' ? ' (gather + unpack)' : ' (MatMulNBits)'}`);
   }
   bar?.done();
+  await gemm?.release();
   g.removeDeadNodes();
   g.removeUnusedInitializers();
   g.sortTopologically();
@@ -214,6 +236,30 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
   if (tied.length) report.notes.push(`tied embedding/LM head stored once: ${tied.map((p) => p.values.b.name).join(', ')}`);
   m.metadata['quantlab.method'] = JSON.stringify(c);
   return { model: m, report };
+}
+
+/** Group the sites into tables (a tied head and its embedding share one), choose their formats under the budget, and set them. */
+async function chooseBudget(
+  m: Model, sites: WeightSite[], formats: Map<WeightSite, BlockFormat>, grams: Map<string, Gram>, budget: SizeBudget,
+  windows: ArrayLike<number>[], c: WeightOnlyConfig, ctx: TextPassContext,
+): Promise<BudgetChoice> {
+  const tables = new Map<string, BudgetTable>();
+  for (const s of sites) {
+    if (s.op === 'Gather' && c.embedding === 'int8-row') continue;
+    const key = `${s.weight.name}|${s.inAxis}`;
+    const t = tables.get(key) ?? { key, sites: [], n: s.outDim, k: s.inDim, candidates: budgetCandidates(s.inDim, c.symmetric) };
+    t.sites.push(s);
+    tables.set(key, t);
+  }
+  const gramFor = (t: BudgetTable) => {
+    const linear = t.sites.find((s) => s.op !== 'Gather');
+    return linear && grams.get(linear.node.inputs[0]!.name);
+  };
+  // Two windows of up to 256 tokens: enough to rank the tables (one float model run per table).
+  const few = windows.slice(0, 2).map((w) => Array.prototype.slice.call(w, 0, 256) as number[]);
+  const choice = await chooseFormats(m, [...tables.values()], gramFor, budget, few, ctx, c.kind);
+  for (const t of tables.values()) for (const s of t.sites) formats.set(s, choice.formats.get(t.key)!);
+  return choice;
 }
 
 function replaceLinear(g: Graph, site: WeightSite, p: { b: Value; scales: Value; zp: Value | null }, fmt: BlockFormat, accuracyLevel: number): void {

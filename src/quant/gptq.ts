@@ -1,6 +1,7 @@
 import { roundEven } from './primitives.js';
 import type { BlockFormat, BlockQuantized } from './rtn.js';
 import { blockScale } from './scale-search.js';
+import { upperCholeskyOfInverse, type Gemm } from './linalg.js';
 
 /**
  * GPTQ (Frantar et al. 2022): quantize the columns (inputs) of W one at a time and spread each
@@ -26,42 +27,65 @@ export interface GptqOptions {
 
 export const gptqDefaults: GptqOptions = { damp: 0.01, actOrder: false, importanceScales: true, lazyBlock: 128 };
 
-/** `rows` [N, K] row-major, `gram` [K, K] = Σ x xᵀ over the calibration tokens. */
-export function gptqQuantize(rows: Float32Array, n: number, k: number, fmt: BlockFormat, gram: Float32Array, opts: Partial<GptqOptions> = {}): BlockQuantized {
-  const o = { ...gptqDefaults, ...opts };
-  const bs = fmt.blockSize, nb = k / bs, mid = 1 << (fmt.bits - 1), qmax = (1 << fmt.bits) - 1;
-  if (k % bs !== 0) throw new RangeError(`dimension ${k} is not divisible by block ${bs}`);
-  if (gram.length !== k * k) throw new RangeError(`Gram matrix has ${gram.length} entries, expected ${k}×${k}`);
+/** H's preparation for one layer input (shared by every layer reading it): column order, update rows, scale weights. */
+export interface GptqHessian {
+  k: number;
+  perm: number[];
+  /** Upper U with (H + λI)⁻¹ = UᵀU, in `perm` order. */
+  u: Float64Array;
+  /** Damped diagonal in the original order (the scale search's weights), or null. */
+  imp: Float32Array | null;
+  /** Inputs never active (their weights are set to zero). */
+  dead: Uint8Array;
+}
 
-  // Column order (act-order permutes), H in that order, and Wᵀ so that a column is a contiguous row.
+/** `gram` [K, K] = Σ x xᵀ over the calibration tokens. */
+export async function prepareGptq(gram: Float32Array, k: number, opts: Partial<GptqOptions>, gemm: Gemm): Promise<GptqHessian> {
+  const o = { ...gptqDefaults, ...opts };
+  if (gram.length !== k * k) throw new RangeError(`Gram matrix has ${gram.length} entries, expected ${k}×${k}`);
   const diag = new Float64Array(k);
   for (let i = 0; i < k; i++) diag[i] = gram[i * k + i];
   const perm = Array.from({ length: k }, (_, i) => i);
   if (o.actOrder) perm.sort((a, b) => diag[b] - diag[a] || a - b);
   const h = new Float64Array(k * k);
   for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) h[i * k + j] = gram[perm[i] * k + perm[j]];
-  const wt = new Float64Array(k * n);
-  for (let i = 0; i < k; i++) { const c = perm[i]; for (let r = 0; r < n; r++) wt[i * n + r] = rows[r * k + c]; }
-  // Inputs never active: their weights cannot matter; pin them to zero and make H invertible.
+  // Inputs never active cannot matter: pin their weights to zero and make H invertible.
+  const dead = new Uint8Array(k);
   let mean = 0;
   for (let i = 0; i < k; i++) {
-    if (h[i * k + i] === 0) { h[i * k + i] = 1; wt.fill(0, i * n, (i + 1) * n); }
+    if (h[i * k + i] === 0) { h[i * k + i] = 1; dead[i] = 1; }
     mean += h[i * k + i] / k;
   }
   for (let i = 0; i < k; i++) h[i * k + i] += o.damp * mean;
   // Scale search weighs inputs by the damped diagonal: the objective GPTQ minimises (original order).
   const imp = o.importanceScales ? new Float32Array(k) : null;
   if (imp) for (let i = 0; i < k; i++) imp[perm[i]] = h[i * k + i];
-  const u = upperCholeskyOfInverse(h, k);
+  return { k, perm, u: await upperCholeskyOfInverse(h, k, gemm), imp, dead };
+}
+
+/** `rows` [N, K] row-major; `hess` from `prepareGptq` with the same act-order setting. */
+export async function gptqQuantize(rows: Float32Array, n: number, k: number, fmt: BlockFormat, hess: GptqHessian, opts: Partial<GptqOptions>, gemm: Gemm): Promise<BlockQuantized> {
+  const o = { ...gptqDefaults, ...opts };
+  const bs = fmt.blockSize, nb = k / bs, qmax = (1 << fmt.bits) - 1;
+  if (k % bs !== 0) throw new RangeError(`dimension ${k} is not divisible by block ${bs}`);
+  if (hess.k !== k) throw new RangeError(`Hessian is ${hess.k}×${hess.k}, weights have K=${k}`);
+  const { perm, u, imp } = hess;
+  // Wᵀ in column order, so that a column is a contiguous row.
+  const wt = new Float64Array(k * n);
+  for (let i = 0; i < k; i++) {
+    if (hess.dead[i]) continue;
+    const c = perm[i];
+    for (let r = 0; r < n; r++) wt[i * n + r] = rows[r * k + c];
+  }
 
   const scales = new Float32Array(n * nb);
-  const zeroPoints = new Uint8Array(n * nb).fill(mid);
+  const zeroPoints = new Uint8Array(n * nb).fill(1 << (fmt.bits - 1));
   const codes = new Uint8Array(n * k);
-  // Scales of block b (original column order) for every row, from columns `cols` of wt.
+  // Scales of block b (original column order) for every row, from wt rows colOf(0..bs-1).
   const chooseBlock = (b: number, colOf: (c: number) => number) => {
-    const vals = new Float32Array(bs), w = imp ? new Float32Array(bs) : null;
+    const vals = new Float32Array(bs), w = imp ? imp.subarray(b * bs, b * bs + bs) : null;
     for (let r = 0; r < n; r++) {
-      for (let c = 0; c < bs; c++) { vals[c] = wt[colOf(c) * n + r]; if (w) w[c] = imp![b * bs + c]; }
+      for (let c = 0; c < bs; c++) vals[c] = wt[colOf(c) * n + r];
       const p = blockScale(vals, fmt, w);
       scales[r * nb + b] = p.scale;
       zeroPoints[r * nb + b] = p.zeroPoint;
@@ -91,51 +115,20 @@ export function gptqQuantize(rows: Float32Array, n: number, k: number, fmt: Bloc
         codes[r * k + col] = q;
         e[r] = (w - (q - z) * s) / d;
       }
-      for (let j = i + 1; j < i2; j++) axpy(wt, j * n, -u[i * k + j], e, n);
+      for (let j = i + 1; j < i2; j++) {
+        const a = -u[i * k + j];
+        if (a === 0) continue;
+        for (let r = 0, jo = j * n; r < n; r++) wt[jo + r] += a * e[r];
+      }
     }
-    // The columns after this block receive its errors at once (GPTQ's lazy batch update).
-    for (let j = i2; j < k; j++) for (let i = i1; i < i2; i++) axpy(wt, j * n, -u[i * k + j], err.subarray((i - i1) * n), n);
+    if (i2 === k) break;
+    // The columns after this block receive its errors at once (GPTQ's lazy batch update), as a GEMM:
+    // W[i2:] −= U[i1:i2, i2:]ᵀ · Err.
+    const rest = k - i2, h = i2 - i1;
+    const ut = new Float32Array(rest * h);
+    for (let j = 0; j < rest; j++) for (let t = 0; t < h; t++) ut[j * h + t] = u[(i1 + t) * k + i2 + j];
+    const delta = await gemm(ut, rest, h, Float32Array.from(err.subarray(0, h * n)), n);
+    for (let j = 0, off = i2 * n; j < rest * n; j++) wt[off + j] -= delta[j];
   }
   return { ...fmt, n, k, codes, scales, zeroPoints };
-}
-
-function axpy(y: Float64Array, off: number, a: number, x: Float64Array, n: number): void {
-  if (a === 0) return;
-  for (let r = 0; r < n; r++) y[off + r] += a * x[r];
-}
-
-/**
- * U upper-triangular with H⁻¹ = UᵀU (what GPTQ reads its updates from), without forming H⁻¹:
- * H = VVᵀ with V upper (Cholesky taken from the last index backwards), so H⁻¹ = V⁻ᵀV⁻¹ and U = V⁻¹.
- * `h` (symmetric positive definite, row-major) is overwritten.
- */
-export function upperCholeskyOfInverse(h: Float64Array, k: number): Float64Array {
-  // V in the upper triangle of h, column j from the right: V[i][j] = (H[i][j] − Σ_{m>j} V[i][m]V[j][m]) / V[j][j].
-  for (let j = k - 1; j >= 0; j--) {
-    const jr = j * k;
-    let s = h[jr + j];
-    for (let m = j + 1; m < k; m++) s -= h[jr + m] * h[jr + m];
-    if (!(s > 0)) throw new RangeError(`Hessian is not positive definite at column ${j} (raise the damping)`);
-    const vjj = Math.sqrt(s);
-    h[jr + j] = vjj;
-    for (let i = 0; i < j; i++) {
-      const ir = i * k;
-      let t = h[ir + j];
-      for (let m = j + 1; m < k; m++) t -= h[ir + m] * h[jr + m];
-      h[ir + j] = t / vjj;
-    }
-  }
-  // U = V⁻¹ row by row from the bottom: U[i][i] = 1/V[i][i], U[i][j] = −(Σ_{i<m≤j} V[i][m]U[m][j]) / V[i][i].
-  const u = new Float64Array(k * k);
-  for (let i = k - 1; i >= 0; i--) {
-    const ir = i * k, inv = 1 / h[ir + i];
-    u[ir + i] = inv;
-    for (let m = i + 1; m < k; m++) {
-      const a = -h[ir + m] * inv;
-      if (a === 0) continue;
-      const mr = m * k;
-      for (let j = m; j < k; j++) u[ir + j] += a * u[mr + j];
-    }
-  }
-  return u;
 }

@@ -44,12 +44,14 @@ export async function collectActivationStats(model: Model, windows: ArrayLike<nu
 /**
  * The one activation probe: a copy of `model` whose outputs are `outputs` (after `extend` may add
  * nodes computing them from the model's values), run on each window, one window per forward pass;
- * `onValue` receives every output of every window. Everything past the probed values (e.g. the LM
+ * `onValue` receives every output of every run (one window, or several of equal length up to
+ * `batchTokens` tokens stacked on the batch axis). Everything past the probed values (e.g. the LM
  * head) is removed, so it is not run.
  */
 export async function runProbe(
   model: Model, windows: ArrayLike<number>[], outputs: string[], extend: (g: Graph) => void,
-  onValue: (name: string, tensor: ort.Tensor) => void, opts: { session?: SessionOptions; onProgress?: (done: number, total: number) => void } = {},
+  onValue: (name: string, tensor: ort.Tensor) => void,
+  opts: { session?: SessionOptions; onProgress?: (done: number, total: number) => void; batchTokens?: number } = {},
 ): Promise<void> {
   const probe = cloneModel(model);
   const g = probe.graph;
@@ -64,13 +66,17 @@ export async function runProbe(
   g.removeUnusedInitializers();
   const runner = await DecoderRunner.create(probe, opts.session);
   try {
-    for (let i = 0; i < windows.length; i++) {
-      const w = windows[i];
-      const ids = new BigInt64Array(w.length);
-      for (let t = 0; t < w.length; t++) ids[t] = BigInt(w[t]);
-      const out = await runner.run(ids, 1, {}, outputs);
+    // Equal-length windows run together up to batchTokens (fewer, larger GEMMs and fetches).
+    for (let i = 0; i < windows.length;) {
+      const len = windows[i].length;
+      let j = i + 1;
+      while (j < windows.length && windows[j].length === len && (j - i + 1) * len <= (opts.batchTokens ?? 0)) j++;
+      const ids = new BigInt64Array((j - i) * len);
+      for (let w = i; w < j; w++) for (let t = 0; t < len; t++) ids[(w - i) * len + t] = BigInt(windows[w][t]);
+      const out = await runner.run(ids, j - i, {}, outputs);
       for (const name of outputs) onValue(name, out[name] as ort.Tensor);
-      opts.onProgress?.(i + 1, windows.length);
+      i = j;
+      opts.onProgress?.(i, windows.length);
     }
   } finally {
     await runner.release();

@@ -22,7 +22,7 @@ export interface GramOptions {
 
 /**
  * Σ xxᵀ of each named activation (its last axis is K) over the windows. onnxruntime computes each
- * window's XᵀX as a MatMul inside the probe graph (T·K² flops at GEMM speed, K² floats back), and
+ * window's XᵀX as a Gemm (transA) inside the probe graph (T·K² flops at GEMM speed, K² floats back), and
  * only the sums are kept: memory is the Gram matrices, not the activations.
  */
 export async function collectGrams(model: Model, windows: ArrayLike<number>[], inputs: { name: string; k: number }[], opts: GramOptions = {}): Promise<Map<string, Gram>> {
@@ -44,14 +44,14 @@ export async function collectGrams(model: Model, windows: ArrayLike<number>[], i
       const b = new Builder(g);
       for (const [gramName, i] of gramOf) {
         const x = b.op('Reshape', [g.mustValue(i.name), b.constI64([-1, i.k])], {}, { name: `${i.name}/gram_rows` });
-        b.op('MatMul', [b.op('Transpose', [x], { perm: [1, 0] }, { name: `${i.name}/gram_t` }), x], {}, { name: `${i.name}/gram_mm`, output: gramName });
+        b.op('Gemm', [x, x], { transA: 1 }, { name: `${i.name}/gram_mm`, output: gramName });
       }
     }, (name, t) => {
       const i = gramOf.get(name)!;
       const gram = out.get(i.name)!;
       const d = t.data as Float32Array;
       for (let j = 0; j < d.length; j++) gram.sum[j] += d[j];
-    }, { session: opts.session, onProgress: opts.onProgress && ((d) => opts.onProgress!(c * windows.length + d, total)) });
+    }, { session: opts.session, batchTokens: 4096, onProgress: opts.onProgress && ((d) => opts.onProgress!(c * windows.length + d, total)) });
   }
   let tokens = 0;
   for (const w of windows) tokens += w.length;
