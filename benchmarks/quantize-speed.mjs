@@ -2,7 +2,10 @@
 // synthetic GPT-2 124M (497.8 MB of FP32 weights): MB of FP32 weights per second of pass time
 // (from quantlab.json) and the peak RSS of the whole `quantize` (load + pass + write) as a multiple
 // of the FP32 model size. Each method runs in its own process. Targets (issue 3): ≥ 100 MB/s, ≤ 2.5×.
-// Writes results/quantize-speed.{json,md}.
+// METHODS takes bench method names, so calibrated algorithms time too (METHODS=int4-weight:gptq); a
+// model without a tokenizer (synthetic Llama shapes) calibrates on the embedded GPT-2 tokenizer's ids
+// modulo its vocabulary (random weights: the timing is real, the quality meaningless).
+// Writes results/<OUT or quantize-speed>.{json,md}.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,7 +18,14 @@ if (process.argv[2] === '--worker') {
   const [, , , model, method, out] = process.argv;
   const { loadModel } = await import('../dist/load/index.js');
   const { quantizeToFolder } = await import('../dist/passes/quantize.js');
-  const r = await quantizeToFolder({ model: loadModel(model), config: { kind: method }, out });
+  const { methodSpec } = await import('../dist/bench/variants.js');
+  const lm = loadModel(model);
+  if (!lm.tokenizer) {
+    const tok = loadModel(path.join(root, 'models', 'gpt2-brown-12m')).tokenizer;
+    const vocab = JSON.parse(fs.readFileSync(path.join(model, 'config.json'), 'utf8')).vocab_size;
+    lm.tokenizer = { ...tok, encode: (s) => Array.from(tok.encode(s), (i) => i % vocab) };
+  }
+  const r = await quantizeToFolder({ model: lm, config: methodSpec(method).config, out });
   console.log(JSON.stringify({ method, ...r.record.timing, out_bytes: r.outBytes, source_bytes: r.sourceBytes, peak_rss_bytes: process.resourceUsage().maxRSS * 1024 }));
   process.exit(0);
 }
@@ -29,7 +39,7 @@ if (!fs.existsSync(path.join(model, 'model.safetensors'))) {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-qspeed-'));
 const env = { ...process.env, QUANTLAB_NO_PROGRESS: '1', GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296' };
 const rows = methods.map((m) => {
-  const r = spawnSync(process.execPath, [new URL(import.meta.url).pathname, '--worker', model, m, path.join(tmp, m)], { encoding: 'utf8', env });
+  const r = spawnSync(process.execPath, [new URL(import.meta.url).pathname, '--worker', model, m, path.join(tmp, m.replace(/[^a-z0-9.-]/gi, '_'))], { encoding: 'utf8', env });
   const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
   if (r.status !== 0 || !line) return { method: m, error: (r.stderr || '').trim().split('\n').pop() };
   const x = JSON.parse(line);
@@ -38,7 +48,7 @@ const rows = methods.map((m) => {
 fs.rmSync(tmp, { recursive: true, force: true });
 const { machineInfo } = await import('../dist/eval/latency.js');
 const result = { schema: 'quantlab.bench-quantize/1', date: new Date().toISOString(), machine: machineInfo(), model, rows };
-const out = path.join(root, 'results', 'quantize-speed');
+const out = path.join(root, 'results', process.env.OUT ?? 'quantize-speed');
 fs.mkdirSync(path.dirname(out), { recursive: true });
 fs.writeFileSync(`${out}.json.tmp`, JSON.stringify(result, null, 2) + '\n');
 fs.renameSync(`${out}.json.tmp`, `${out}.json`);

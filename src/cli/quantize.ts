@@ -13,8 +13,8 @@ import { parseBudget } from '../passes/weight-budget.js';
 type FlagValue = string | boolean;
 /** Method-specific flags; each maps its value to config fields. */
 type Flag = 'per-tensor' | 'block' | 'asymmetric' | 'full-range' | 'calibration' | 'calib-windows' | 'calib-method' | 'percentile' | 'smoothquant' | 'max-ppl-increase'
-  | 'algorithm' | 'importance' | 'act-order' | 'max-size' | 'bits-per-weight';
-const FLAGS: Flag[] = ['per-tensor', 'block', 'asymmetric', 'full-range', 'calibration', 'calib-windows', 'calib-method', 'percentile', 'smoothquant', 'max-ppl-increase', 'algorithm', 'importance', 'act-order', 'max-size', 'bits-per-weight'];
+  | 'algorithm' | 'importance' | 'act-order' | 'max-size' | 'bits-per-weight' | 'per-token';
+const FLAGS: Flag[] = ['per-tensor', 'block', 'asymmetric', 'full-range', 'calibration', 'calib-windows', 'calib-method', 'percentile', 'smoothquant', 'max-ppl-increase', 'algorithm', 'importance', 'act-order', 'max-size', 'bits-per-weight', 'per-token'];
 type FlagMap = Partial<Record<Flag, (v: FlagValue) => Record<string, unknown>>>;
 
 function numberFlag(v: FlagValue, name: string): number {
@@ -40,7 +40,7 @@ const WEIGHT_ONLY_FLAGS: FlagMap = {
 
 /** One row per method: the flags it takes and the config fields they set. Flags not in a row are refused. */
 export const METHOD_FLAGS: Record<string, FlagMap> = {
-  'dynamic-int8': { 'per-tensor': () => ({ granularity: 'tensor' }), asymmetric: () => ({ symmetric: false }), 'full-range': () => ({ reduceRange: false }) },
+  'dynamic-int8': { 'per-tensor': () => ({ granularity: 'tensor' }), asymmetric: () => ({ symmetric: false }), 'full-range': () => ({ reduceRange: false }), 'per-token': () => ({ activationScales: 'token' }) },
   'static-int8': {
     'per-tensor': () => ({ weightGranularity: 'tensor' }), asymmetric: () => ({ activations: 'uint8' }), 'full-range': () => ({ reduceRange: false }),
     calibration: (v) => ({ calibration: String(v) }), 'calib-windows': (v) => ({ calibWindows: intOption(v, 'calib-windows') }),
@@ -57,12 +57,13 @@ export const METHOD_FLAGS: Record<string, FlagMap> = {
 export const quantizeCommand: Command = {
   name: 'quantize',
   summary: 'quantize a model with one method and write a loadable model folder',
-  usage: 'quantlab quantize --model <folder|onnx> --method <kind> [--per-tensor] [--block N] [--asymmetric] [--full-range] [--algorithm rtn|gptq|awq [--importance] [--act-order]] [--max-size 9MB|18% | --bits-per-weight x] [--calibration brown [--calib-windows N] [--calib-method m] [--percentile p] [--smoothquant a] [--max-ppl-increase pct]] [--include re] [--exclude re] [--exclude-op T] [--overrides file.json] [--config file.json] [--verbose] --out <folder>',
+  usage: 'quantlab quantize --model <folder|onnx> --method <kind> [--per-tensor] [--per-token] [--block N] [--asymmetric] [--full-range] [--algorithm rtn|gptq|awq [--importance] [--act-order]] [--max-size 9MB|18% | --bits-per-weight x] [--calibration brown [--calib-windows N] [--calib-method m] [--percentile p] [--smoothquant a] [--max-ppl-increase pct]] [--include re] [--exclude re] [--exclude-op T] [--overrides file.json] [--config file.json] [--verbose] --out <folder>',
   options: {
     model: { type: 'string', description: 'input model folder (HF safetensors or ONNX export), .onnx file or Hugging Face id', valueName: 'path|id' },
     method: { type: 'string', description: `quantization method: ${METHODS.map((m) => m.kind).join(', ')}`, valueName: 'kind' },
     out: { type: 'string', description: 'output folder (must not be or contain the input model)', valueName: 'folder' },
     'per-tensor': { type: 'boolean', description: 'one scale per weight tensor instead of per output channel' },
+    'per-token': { type: 'boolean', description: 'dynamic-int8: one activation scale per token instead of per MatMul call (MatMulInteger with plain ops; closer to FP32)' },
     block: { type: 'string', description: 'block size along the input dimension (block-wise methods)', valueName: 'N' },
     asymmetric: { type: 'boolean', description: 'asymmetric weights (zero points) instead of symmetric' },
     'full-range': { type: 'boolean', description: 'int8 weights on −127..127 instead of −64..64: more precise where the model will run on a CPU with VNNI (AVX-512 VNNI, AVX-VNNI); on AVX2-only CPUs onnxruntime\'s int8 kernel saturates and it is worse (README: reduced range)' },

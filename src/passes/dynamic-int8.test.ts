@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Model } from '../ir/graph.js';
+import { Graph, Model } from '../ir/graph.js';
+import { Tensor } from '../ir/tensor.js';
+import { createSession, ort } from '../runtime/session.js';
 import { loadModel } from '../load/index.js';
 import { encodeModel } from '../onnx/write.js';
 import { fixtureDir, idsTensor, readReference, relL2, runLogits } from '../testing/fixtures.js';
@@ -109,4 +111,43 @@ test('dynamic-int8 on a tied Llama (GQA, RMSNorm, no biases) and an untied one: 
     assert.equal(report.notes.some((n) => n.includes('stored once')), shared);
     assert.equal(model.graph.initializers().filter((v) => v.constant!.dtype === 'float32' && v.constant!.dims.length === 2).length, 0);
   }
+});
+
+test('per-token activation scales: one MatMul equals the per-row int8 arithmetic done by hand, and a token with an outlier no longer coarsens the others', async () => {
+  const K = 8, N = 4, T = 3;
+  const g = new Graph();
+  const x = g.addInput('x', { dtype: 'float32', shape: [T, K] });
+  const wData = Float32Array.from({ length: K * N }, (_, i) => Math.sin(i * 1.7) * 0.5);
+  const y = g.addNode('MatMul', [x, g.addInitializer('w', new Tensor('float32', [K, N], wData))], ['y'], { name: 'mm' }).outputs[0];
+  y.type = { dtype: 'float32', shape: [T, N] };
+  g.markOutput(y);
+  const src = new Model(g);
+  // Row 1 holds an outlier (40): per tensor, rows 0 and 2 would get codes of step 40/127.
+  const xData = Float32Array.from({ length: T * K }, (_, i) => (i === K + 3 ? 40 : Math.cos(i * 0.9)));
+  const runY = async (m: Model) => {
+    const s = await createSession(m, { threads: 1 });
+    const out = await s.run({ x: new ort.Tensor('float32', xData, [T, K]) });
+    await s.release();
+    return out.y.data as Float32Array;
+  };
+  const q = run(src, { activationScales: 'token', reduceRange: false }).model;
+  const got = await runY(q);
+  // By hand: weights int8 per output column (scale max|w|/127), activations int8 per row.
+  const wScale = Array.from({ length: N }, (_, n) => Math.max(...Array.from({ length: K }, (_, k) => Math.abs(wData[k * N + n]))) / 127);
+  const wq = Array.from({ length: K * N }, (_, i) => Math.round(wData[i] / wScale[i % N]));
+  for (let t = 0; t < T; t++) {
+    const row = xData.subarray(t * K, (t + 1) * K);
+    const s = Math.max(...Array.from(row, Math.abs)) / 127;
+    for (let n = 0; n < N; n++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += Math.round(row[k] / s) * wq[k * N + n];
+      const want = acc * s * wScale[n];
+      assert.ok(Math.abs(got[t * N + n] - want) <= 1e-5 * Math.max(1, Math.abs(want)), `[${t},${n}] ${got[t * N + n]} vs ${want}`);
+    }
+  }
+  const exact = await runY(src);
+  const perTensor = await runY(run(src, { reduceRange: false }).model);
+  const rowErr = (a: Float32Array, t: number) => Math.hypot(...Array.from({ length: N }, (_, n) => a[t * N + n] - exact[t * N + n]));
+  assert.ok(rowErr(got, 0) + rowErr(got, 2) < 0.2 * (rowErr(perTensor, 0) + rowErr(perTensor, 2)), 'rows without the outlier keep their precision');
+  assert.throws(() => run(src, { activationScales: 'token', symmetric: false }), /symmetric weights/);
 });

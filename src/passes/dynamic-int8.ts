@@ -42,10 +42,17 @@ export interface DynamicInt8Config extends SelectableConfig {
    * probabilities in uint8 steps of max/255 lose every small attention weight.
    */
   activationMatmuls: boolean;
+  /**
+   * Activation scales: 'tensor' = one per MatMul call (DynamicQuantizeMatMul: every token of a prompt
+   * shares the range of its largest value); 'token' = one per row (token), computed by plain ops
+   * (ReduceMax|x| → int8 → MatMulInteger → × row scale × channel scale), so a token with an outlier
+   * no longer coarsens every other token's codes. Symmetric weights only.
+   */
+  activationScales: 'tensor' | 'token';
 }
 
 export const dynamicInt8Defaults: DynamicInt8Config = {
-  kind: 'dynamic-int8', granularity: 'channel', symmetric: true, pattern: 'fused', tiedHead: 'transpose', reduceRange: true, activationMatmuls: false,
+  kind: 'dynamic-int8', granularity: 'channel', symmetric: true, pattern: 'fused', tiedHead: 'transpose', reduceRange: true, activationMatmuls: false, activationScales: 'tensor',
 };
 
 interface QWeight { q: Value; scale: Value; zeroPoint: Value | null; scheme: QuantScheme }
@@ -57,13 +64,16 @@ function validate(c: DynamicInt8Config): void {
   if (typeof c.activationMatmuls !== 'boolean') throw new UsageError('dynamic-int8: activationMatmuls must be true or false');
   if (typeof c.reduceRange !== 'boolean') throw new UsageError('dynamic-int8: reduceRange must be true or false');
   if (c.tiedHead !== 'transpose' && c.tiedHead !== 'qgemm') throw new UsageError(`dynamic-int8: tiedHead must be 'transpose' or 'qgemm', got '${c.tiedHead}'`);
+  if (c.activationScales !== 'tensor' && c.activationScales !== 'token') throw new UsageError(`dynamic-int8: activationScales must be 'tensor' or 'token', got '${c.activationScales}'`);
+  if (c.activationScales === 'token' && (!c.symmetric || c.tiedHead === 'qgemm')) throw new UsageError('dynamic-int8: per-token activation scales need symmetric weights and the transpose head');
 }
 
 export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
   kind: 'dynamic-int8',
   summary: 'int8 weights (per channel), activations quantized at run time; int8 embedding table shared with a tied head',
   defaults: dynamicInt8Defaults,
-  run(input: Model, config: DynamicInt8Config, ctx: PassContext): PassResult {
+  run(input: Model, cfg: DynamicInt8Config, ctx: PassContext): PassResult {
+    const config = { ...dynamicInt8Defaults, ...cfg };
     validate(config);
     const model = cloneModel(input);
     const g = model.graph;
@@ -125,6 +135,10 @@ export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
       if (s.op === 'Gather') {
         out = gatherDequant(b, old.name, w, old.inputs[1]!);
         ctx.explain(`Gather ${old.name}: ${tag} table ${w.q.name} with per-row scales`);
+      } else if (config.activationScales === 'token') {
+        const wq = s.inAxis === 0 ? w : { ...w, q: b.op('Transpose', [w.q], { perm: [1, 0] }, { name: `${old.name}/weight_transpose` }) };
+        out = matmulPerToken(b, old.name, old.inputs[0]!, wq, bias?.value ?? null);
+        ctx.explain(`${s.op} ${old.name}: ${tag} weight, per-token int8 activations, MatMulInteger`);
       } else if (s.inAxis === 0) {
         out = matmul(b, old.name, old.inputs[0]!, w, config.pattern, bias?.value ?? null);
         ctx.explain(`${s.op} ${old.name}: ${tag} weight, ${config.pattern === 'fused' ? 'DynamicQuantizeMatMul' : 'DynamicQuantizeLinear+MatMulInteger'}`);
@@ -199,6 +213,17 @@ function matmul(b: Builder, name: string, a: Value, w: QWeight, pattern: 'fused'
   const acc = b.op('MatMulInteger', [aq, w.q, azp, w.zeroPoint], {}, { name: `${name}/MatMulInteger` });
   const f = b.op('Cast', [acc], { to: 1 }, { name: `${name}/cast` });
   const y = b.op('Mul', [f, b.op('Mul', [as, w.scale], {}, { name: `${name}/scale` })], {}, { name: `${name}/dequantize` });
+  return bias ? b.op('Add', [y, bias], {}, { name: `${name}/bias` }) : y;
+}
+
+/** Symmetric int8 activations with one scale per token (last axis), int8 weights, int32 accumulation. */
+function matmulPerToken(b: Builder, name: string, a: Value, w: QWeight, bias: Value | null): Value {
+  const absmax = b.op('ReduceMax', [b.op('Abs', [a], {}, { name: `${name}/abs` }), b.constI64([-1])], { keepdims: 1 }, { name: `${name}/row_absmax` });
+  const scale = b.op('Div', [b.op('Max', [absmax, b.scalarF32(1e-12)], {}, { name: `${name}/row_absmax_floor` }), b.scalarF32(127)], {}, { name: `${name}/row_scale` });
+  const q = b.op('Cast', [b.op('Round', [b.op('Div', [a, scale], {}, { name: `${name}/scale_rows` })], {}, { name: `${name}/round` })], { to: 3 }, { name: `${name}/to_int8` });
+  const acc = b.op('MatMulInteger', [q, w.q], {}, { name: `${name}/MatMulInteger` });
+  const rows = b.op('Mul', [b.op('Cast', [acc], { to: 1 }, { name: `${name}/cast` }), scale], {}, { name: `${name}/row_dequantize` });
+  const y = b.op('Mul', [rows, w.scale], {}, { name: `${name}/dequantize` });
   return bias ? b.op('Add', [y, bias], {}, { name: `${name}/bias` }) : y;
 }
 

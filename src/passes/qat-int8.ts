@@ -163,6 +163,11 @@ export const qatInt8: QuantMethod<QatInt8Config> = {
       `qat: training loss ${mean(losses.slice(0, k)).toFixed(4)} (first ${k} steps) → ${mean(losses.slice(-k)).toFixed(4)} (last ${k}); ${((c.steps * c.batch * seq) / seconds).toFixed(0)} tokens/s; ${seconds.toFixed(1)} s; activation ranges moved up to ${(100 * (Math.exp(moved) - 1)).toFixed(1)}%`,
       int8Share(input, p, quantize),
     );
+    if (c.head === 'static') {
+      // The one size difference from static-int8's default file: say it where the size is read.
+      const head = sites.find((s) => p.headNodes.includes(s.node.name));
+      if (head) report.notes.push(`size: the head's range is learned (head 'static'), so its int8 weights go through a DequantizeLinear with per-channel zero points (${head.outDim.toLocaleString('en-US')} bytes more than static-int8's default head, which quantizes at run time; --config with head 'dynamic' gives the same form and size)`);
+    }
     report.converted.push(...sites.map((s) => s.weight.name), ...p.dynamicNodes);
     model.metadata[CALIBRATION_METADATA] = JSON.stringify({ dataset: text.name, sha256: text.sha256, method: 'qat', calibration: p.calibration.name, steps: c.steps });
     return { model, report };

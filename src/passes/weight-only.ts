@@ -161,10 +161,16 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
     }
   }
   // A tied table's Gather site quantizes with its head's statistics: both read one packed table.
-  const gramOf = (site: WeightSite): Gram | undefined => {
+  // (Taken before the loop: replacing a node detaches its inputs.)
+  const inputs = new Map(sites.map((site) => {
     const linear = site.op === 'Gather' ? sites.find((s) => s.op !== 'Gather' && s.weight === site.weight && s.inAxis === site.inAxis) : site;
-    return linear && grams.get(linear.node.inputs[0]!.name);
-  };
+    return [site, linear?.node.inputs[0]!.name];
+  }));
+  const inputOf = (site: WeightSite): string | undefined => inputs.get(site);
+  const gramOf = (site: WeightSite): Gram | undefined => grams.get(inputOf(site) ?? '');
+  // Each Gram matrix (and its GPTQ preparation) is dropped after the last site that reads it.
+  const lastUse = new Map<string, number>();
+  sites.forEach((s, i) => { const k = inputOf(s); if (k) lastUse.set(k, i); });
   // GPTQ: one Hessian preparation per (input, damping), shared by the layers reading that input.
   const gemm = c.algorithm === 'gptq' ? await ortGemm(ctx.session) : null;
   const hessians = new Map<string, Promise<GptqHessian>>();
@@ -174,7 +180,7 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
     if (gemm) {
       const tied = c.embedding === 'shared' && sites.some((s) => s.op === 'Gather' && s.weight === site.weight);
       const damp = tied ? Math.max(c.damp, c.tiedDamp) : c.damp;
-      const key = `${site.op === 'Gather' ? site.weight.name : site.node.inputs[0]!.name}|${damp}`;
+      const key = `${inputOf(site)}|${damp}`;
       if (!hessians.has(key)) hessians.set(key, prepareGptq(gram.sum, site.inDim, { damp, actOrder: c.actOrder }, gemm.gemm));
       return gptqQuantize(rows, site.outDim, site.inDim, fmt, await hessians.get(key)!, { actOrder: c.actOrder }, gemm.gemm);
     }
@@ -225,6 +231,11 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
     if (site.op === 'Gather') replaceGatherNBits(g, site.node, p.values, fmt, site.inDim);
     else replaceLinear(g, site, p.values, fmt, c.accuracyLevel);
     ctx.explain(`${site.op} ${site.node.name}: ${site.weight.name} → ${fmt.bits}-bit block ${fmt.blockSize} ${fmt.symmetric ? 'symmetric' : 'asymmetric'}${site.op === 'Gather' ? ' (gather + unpack)' : ' (MatMulNBits)'}`);
+    const input = inputOf(site);
+    if (input && lastUse.get(input) === i) {
+      grams.delete(input);
+      for (const k of [...hessians.keys()]) if (k.startsWith(`${input}|`)) hessians.delete(k);
+    }
   }
   bar?.done();
   await gemm?.release();

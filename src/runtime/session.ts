@@ -19,6 +19,8 @@ export interface SessionOptions {
    * quantization in training must compute exactly the float function its gradient describes.
    */
   literalQdq?: boolean;
+  /** false: no pre-packed copy of the MatMul weights (less memory for a one-off probe, slightly slower GEMMs). */
+  prepack?: boolean;
 }
 
 export function defaultThreads(): number { return os.availableParallelism?.() ?? os.cpus().length; }
@@ -32,7 +34,7 @@ export async function createSession(model: Model, opts: SessionOptions = {}): Pr
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: opts.optimization ?? 'all',
-    extra: { session: { qdq_matmulnbits_accuracy_level: '4', ...(opts.literalQdq ? { disable_quant_qdq: '1' } : {}) } },
+    extra: { session: { qdq_matmulnbits_accuracy_level: '4', ...(opts.literalQdq ? { disable_quant_qdq: '1' } : {}), ...(opts.prepack === false ? { disable_prepacking: '1' } : {}) } },
   };
   if (opts.profilePrefix) { so.enableProfiling = true; so.profileFilePrefix = opts.profilePrefix; }
   if (opts.optimizedModelPath) so.optimizedModelFilePath = opts.optimizedModelPath;

@@ -51,7 +51,7 @@ export async function collectGrams(model: Model, windows: ArrayLike<number>[], i
       const gram = out.get(i.name)!;
       const d = t.data as Float32Array;
       for (let j = 0; j < d.length; j++) gram.sum[j] += d[j];
-    }, { session: opts.session, batchTokens: 4096, onProgress: opts.onProgress && ((d) => opts.onProgress!(c * windows.length + d, total)) });
+    }, { session: { ...opts.session, prepack: false }, batchTokens: 2048, onProgress: opts.onProgress && ((d) => opts.onProgress!(c * windows.length + d, total)) });
   }
   let tokens = 0;
   for (const w of windows) tokens += w.length;

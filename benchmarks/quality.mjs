@@ -1,0 +1,41 @@
+// npm run bench:quality — issue 14's table: every method and weight-only algorithm on the embedded
+// 12M GPT-2 (Brown test, ctx 512 stride 256), KLD and top-1 agreement against FP32 on the same
+// windows, file size as a share of FP32, with llama.cpp's rows on the same model beside them
+// (../shared/research/llamacpp-anchor.md: llama.cpp's own perplexity tool and windows). Runs
+// `quantlab bench` (variants cached in results/quality/variants/, reused on a re-run) and writes
+// results/quality/{report.*, summary.md}. METHODS overrides the list.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const out = path.join(root, 'results', 'quality');
+const methods = process.env.METHODS ?? [
+  'dynamic-int8', 'static-int8', 'int8-weight', 'int8-weight:gptq',
+  'int4-weight', 'int4-weight:imatrix', 'int4-weight:awq', 'int4-weight:gptq', 'int4-weight:gptq-act',
+  'int4-weight:gptq@18%', 'int4-weight:gptq@28%',
+].join(',');
+const r = spawnSync(process.execPath, [path.join(root, 'bin', 'quantlab.js'), 'bench', '--methods', methods, '--out', out, '--reps', '3', '--no-memory'], { stdio: 'inherit' });
+if (r.status !== 0) process.exit(r.status ?? 1);
+
+const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+const m = report.machine ?? {};
+const fp32 = report.rows.find((x) => x.method === 'fp32');
+const fmt = (v, d = 2) => (v == null ? '—' : v.toFixed(d));
+let md = `# Quality of every method on the embedded 12M GPT-2 (npm run bench:quality)\n\n`;
+md += `${report.created} · ${m.cpu ?? '?'} (${(m.cpu_features ?? []).join(', ')}) · ${m.cores ?? '?'} cores\n\n`;
+md += `Brown test, ctx 512 stride 256, ${fp32?.quality?.tokens ?? report.rows.find((x) => x.quality)?.quality.tokens ?? '?'} tokens scored; KLD and top-1 against FP32 on the same windows (± standard error). Size = model file / FP32 file.\n\n`;
+md += '| method | size vs FP32 | KLD mean | top-1 agree | PPL | decode × FP32 |\n|---|---:|---:|---:|---:|---:|\n';
+for (const row of report.rows) {
+  const q = row.quality;
+  const kld = q && row.method !== 'fp32' ? `${q.kld_mean.toExponential(2)} ± ${q.kld_stderr.toExponential(1)}` : '—';
+  const top = q && row.method !== 'fp32' ? `${q.same_top_pct.toFixed(2)}% ± ${(q.same_top_stderr_pct ?? 0).toFixed(2)}` : '—';
+  const share = fp32 ? `${((100 * row.size.file_bytes) / fp32.size.file_bytes).toFixed(1)}%` : '—';
+  md += `| ${row.method} | ${share} | ${kld} | ${top} | ${fmt(row.perplexity)} | ${row.speedup_decode == null ? '—' : `${row.speedup_decode.toFixed(2)}×`} |\n`;
+}
+md += `| *llama.cpp Q8_0* | *29.7%* | *1.19e-4* | *99.15%* | | |\n| *llama.cpp Q4_K_M (mostly q5_0/q8_0 here)* | *27.9%* | *1.31e-3* | *97.06%* | | |\n`;
+md += `| *llama.cpp Q4_K_M + imatrix* | *27.9%* | *1.06e-3* | *97.15%* | | |\n| *llama.cpp Q4_0 \`--pure\`* | *17.8%* | *1.25e-2* | *90.39%* | | |\n| *llama.cpp Q4_0 \`--pure\` + imatrix* | *17.8%* | *1.25e-2* | *90.20%* | | |\n\n`;
+md += `llama.cpp rows (italic): ../shared/research/llamacpp-anchor.md, its perplexity tool's KLD on its own windows of the same text; not re-run here.\n`;
+fs.writeFileSync(path.join(out, 'summary.md.tmp'), md);
+fs.renameSync(path.join(out, 'summary.md.tmp'), path.join(out, 'summary.md'));
+console.log(md);
