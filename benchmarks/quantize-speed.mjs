@@ -32,7 +32,7 @@ if (process.argv[2] === '--worker') {
 
 const model = process.env.MODEL ?? path.join(root, '.cache', 'synth', 'gpt2');
 const cli = path.join(root, 'bin', 'quantlab.js');
-if (!fs.existsSync(path.join(model, 'model.safetensors'))) {
+if (!fs.existsSync(path.join(model, 'config.json'))) {
   const r = spawnSync(process.execPath, [cli, 'synth', '--arch', 'gpt2', '--preset', 'gpt2', '--out', model], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(1);
 }

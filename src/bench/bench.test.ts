@@ -17,7 +17,7 @@ test('methods: fp32 first and always present; an unknown method names the known 
   assert.deepEqual(defaultMethods(), ['fp32', ...METHODS.map((m) => m.kind)]);
   assert.deepEqual(parseMethods([]), ['fp32']);
   if (METHODS.length) assert.deepEqual(parseMethods([METHODS[0].kind, 'fp32', METHODS[0].kind]), ['fp32', METHODS[0].kind]);
-  assert.throws(() => parseMethods(['int3-magic']), (e: unknown) => e instanceof UsageError && e.message.startsWith(`unknown method 'int3-magic' (known: ${defaultMethods().join(', ')}; weight-only kinds also take :rtn|:imatrix|:gptq`));
+  assert.throws(() => parseMethods(['int3-magic']), (e: unknown) => e instanceof UsageError && e.message.startsWith(`unknown method 'int3-magic' (known: ${defaultMethods().join(', ')}; int4-weight:rtn|imatrix|gptq`));
 });
 
 test('weight-only rows name their algorithm and budget; both spellings give one row', () => {
@@ -26,7 +26,9 @@ test('weight-only rows name their algorithm and budget; both spellings give one 
   assert.equal(s.dir, 'int4-weight-gptq-act-9MB');
   const c = s.config as unknown as Record<string, unknown>;
   assert.deepEqual([c.algorithm, c.actOrder, c.budget], ['gptq', true, { bytes: 9e6 }]);
-  for (const bad of ['dynamic-int8:gptq', 'int4-weight:magic', 'int4-weight:gptq@lots']) assert.throws(() => parseMethods([bad]), UsageError, bad);
+  assert.equal(methodSpec('dynamic-int8:gptq+per-token')!.label, 'dynamic-int8 (gptq+per-token)');
+  assert.equal((methodSpec('dynamic-int8:per-token+full-range')!.config as unknown as Record<string, unknown>).reduceRange, false);
+  for (const bad of ['static-int8:gptq', 'dynamic-int8:gptq@18%', 'int4-weight:magic', 'int4-weight:gptq@lots', 'int4-weight:gptq+per-token']) assert.throws(() => parseMethods([bad]), UsageError, bad);
 });
 
 test('bench on the 12M GPT-2: FP32 reproduces eval perplexity, a method is compared on the same windows, re-run reuses variants', { timeout: 120_000 }, async () => {

@@ -30,37 +30,44 @@ export interface Variant {
 /** fp32 plus every registered method, in registry order. */
 export const defaultMethods = (): string[] => [BASELINE, ...METHODS.map((m) => m.kind)];
 
-/** Weight-only algorithm variants a bench method may name after a colon. */
-const ALGORITHM_VARIANTS: Record<string, Record<string, unknown>> = {
-  rtn: { algorithm: 'rtn' }, imatrix: { importance: true }, gptq: { algorithm: 'gptq' }, 'gptq-act': { algorithm: 'gptq', actOrder: true },
-  awq: { algorithm: 'awq' }, 'awq+imatrix': { algorithm: 'awq', importance: true },
+/** What a bench method may add after a colon, per kind: `+`-joined tokens, each setting config fields. */
+const WEIGHT_TOKENS: Record<string, Record<string, unknown>> = {
+  rtn: { algorithm: 'rtn' }, imatrix: { importance: true }, gptq: { algorithm: 'gptq' }, 'gptq-act': { algorithm: 'gptq', actOrder: true }, awq: { algorithm: 'awq' },
+};
+const VARIANT_TOKENS: Record<string, Record<string, Record<string, unknown>>> = {
+  'int4-weight': WEIGHT_TOKENS,
+  'int8-weight': WEIGHT_TOKENS,
+  'dynamic-int8': { rtn: { algorithm: 'rtn' }, gptq: { algorithm: 'gptq' }, 'per-token': { activationScales: 'token' }, 'full-range': { reduceRange: false } },
 };
 
 /**
- * A bench method: a registered kind, or for weight-only kinds `<kind>:<algorithm>[@<budget>]`
- * (e.g. `int4-weight:gptq`, `int4-weight:gptq@18%`), whose row reads `int4-weight (gptq, ≤ 18%)`.
- * Returns the row label, its folder name and the config, or null when not a method.
+ * A bench method: a registered kind, or `<kind>:<token>[+<token>…][@<budget>]` (e.g.
+ * `int4-weight:gptq`, `int4-weight:gptq@18%`, `dynamic-int8:gptq+per-token`), whose row reads
+ * `int4-weight (gptq, ≤ 18%)`. Returns the row label, its folder name and the config, or null.
  */
 export function methodSpec(name: string): { label: string; dir: string; config: MethodConfig } | null {
   if (name === BASELINE) return { label: BASELINE, dir: BASELINE, config: { kind: BASELINE } };
   const m = /^([a-z0-9-]+)(?::([a-z+-]+))?(?:@(\S+))?$/.exec(name) ?? /^([a-z0-9-]+) \(([a-z+-]+)(?:, ≤ (\S+))?\)$/.exec(name);
   if (!m || !methodByKind(m[1])) return null;
-  const [, kind, algo, budgetText] = m;
-  if (!algo && !budgetText) return { label: kind, dir: kind, config: resolveConfig({ kind }) };
-  if (kind !== 'int4-weight' && kind !== 'int8-weight') return null;
-  const extra = ALGORITHM_VARIANTS[algo ?? 'rtn'];
+  const [, kind, variant, budgetText] = m;
+  if (!variant && !budgetText) return { label: kind, dir: kind, config: resolveConfig({ kind }) };
+  const tokens = VARIANT_TOKENS[kind];
+  if (!tokens || (budgetText && !kind.endsWith('-weight'))) return null;
+  const words = (variant ?? 'rtn').split('+');
+  if (!words.every((w) => tokens[w])) return null;
   const budget = budgetText ? parseBudget(budgetText) : null;
-  if (!extra || (budgetText && !budget)) return null;
-  const label = `${kind} (${algo ?? 'rtn'}${budgetText ? `, ≤ ${budgetText}` : ''})`;
-  const dir = `${kind}-${algo ?? 'rtn'}${budgetText ? `-${budgetText.replace(/[^a-zA-Z0-9.]/g, '')}` : ''}`;
-  return { label, dir, config: resolveConfig({ kind, ...extra, ...(budget ? { budget } : {}) }) };
+  if (budgetText && !budget) return null;
+  const fields = Object.assign({}, ...words.map((w) => tokens[w]), budget ? { budget } : {});
+  const label = `${kind} (${words.join('+')}${budgetText ? `, ≤ ${budgetText}` : ''})`;
+  const dir = `${kind}-${words.join('-')}${budgetText ? `-${budgetText.replace(/[^a-zA-Z0-9.]/g, '')}` : ''}`;
+  return { label, dir, config: resolveConfig({ kind, ...fields }) };
 }
 
 /** Check method names before any work; fp32 always comes first (it is the reference). Returns row labels. */
 export function parseMethods(list: string[]): string[] {
   const labels = list.map((m) => {
     const spec = methodSpec(m);
-    if (!spec) throw new UsageError(`unknown method '${m}' (known: ${defaultMethods().join(', ')}; weight-only kinds also take :${Object.keys(ALGORITHM_VARIANTS).join('|:')} and @<size budget>)`);
+    if (!spec) throw new UsageError(`unknown method '${m}' (known: ${defaultMethods().join(', ')}; ${Object.entries(VARIANT_TOKENS).map(([k, t]) => `${k}:${Object.keys(t).join('|')}`).join('; ')}; +-joined; @<size budget> for weight-only)`);
     return spec.label;
   });
   return [BASELINE, ...new Set(labels.filter((m) => m !== BASELINE))];

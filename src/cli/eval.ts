@@ -120,7 +120,7 @@ export const evalCommand: Command = {
       ...(saveTo ? { saved_logits: saveTo } : {}),
       protocol: { ctx, stride, bos: model.tokenizer?.bos ?? null, windows: ppl?.windows ?? 0, tokens_total: tokens.length, batch: intOption(v.batch, 'batch', PROTOCOL.batch) },
       size: { ...size, files: model.files },
-      latency,
+      latency: latency ?? null,
       peak_rss_bytes: peakRssBytes(),
       machine: machineInfo(),
     };

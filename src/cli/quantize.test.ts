@@ -78,7 +78,7 @@ test('quantize bad options: one-line errors with a usage exit code', async () =>
   assert.ok(oneLine(r.err));
   r = await cli('--model', FIXTURE, '--method', 'dynamic-int8', '--block', '32', '--out', out);
   assert.equal(r.code, 2);
-  assert.match(r.err, /--block does not apply to dynamic-int8 \(its flags: --per-tensor, --asymmetric, --full-range\)/);
+  assert.match(r.err, /--block does not apply to dynamic-int8 \(its flags: --per-tensor, --asymmetric, --full-range, --per-token, --algorithm, --calibration, --calib-windows\)/);
   r = await cli('--model', FIXTURE, '--method', 'dynamic-int8', '--exclude', '.', '--out', out);
   assert.equal(r.code, 2);
   assert.match(r.err, /nothing left to quantize: every candidate was skipped: excluded by pattern '\.'/);

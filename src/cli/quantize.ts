@@ -40,7 +40,10 @@ const WEIGHT_ONLY_FLAGS: FlagMap = {
 
 /** One row per method: the flags it takes and the config fields they set. Flags not in a row are refused. */
 export const METHOD_FLAGS: Record<string, FlagMap> = {
-  'dynamic-int8': { 'per-tensor': () => ({ granularity: 'tensor' }), asymmetric: () => ({ symmetric: false }), 'full-range': () => ({ reduceRange: false }), 'per-token': () => ({ activationScales: 'token' }) },
+  'dynamic-int8': {
+    'per-tensor': () => ({ granularity: 'tensor' }), asymmetric: () => ({ symmetric: false }), 'full-range': () => ({ reduceRange: false }), 'per-token': () => ({ activationScales: 'token' }),
+    algorithm: (v) => ({ algorithm: String(v) }), calibration: (v) => ({ calibration: String(v) }), 'calib-windows': (v) => ({ calibWindows: intOption(v, 'calib-windows') }),
+  },
   'static-int8': {
     'per-tensor': () => ({ weightGranularity: 'tensor' }), asymmetric: () => ({ activations: 'uint8' }), 'full-range': () => ({ reduceRange: false }),
     calibration: (v) => ({ calibration: String(v) }), 'calib-windows': (v) => ({ calibWindows: intOption(v, 'calib-windows') }),
@@ -72,7 +75,7 @@ export const quantizeCommand: Command = {
     'exclude-op': { type: 'string', multiple: true, description: 'leave every node of this op type in float (MatMul, Gemm, Gather); repeatable', valueName: 'T' },
     overrides: { type: 'string', description: 'JSON file: { "<weight or node name or glob>": { "skip": true, "bits": 4, ... } }', valueName: 'file' },
     config: { type: 'string', description: 'JSON file with method config fields (applied before the flags)', valueName: 'file' },
-    algorithm: { type: 'string', description: 'int4/int8-weight: rtn (default), gptq (error-compensating, reads --calibration) or awq (activation-aware scales folded into the norms)', valueName: 'a' },
+    algorithm: { type: 'string', description: 'int4/int8-weight: rtn (default), gptq (error-compensating, reads --calibration) or awq (activation-aware scales folded into the norms); dynamic-int8: rtn or gptq', valueName: 'a' },
     importance: { type: 'boolean', description: 'int4/int8-weight rtn or awq: block scales weighted by the calibration activations (llama.cpp imatrix); gptq always does' },
     'max-size': { type: 'string', description: 'int4/int8-weight: mixed precision; each weight\'s bits (4/8) and block (32/128) chosen from measured sensitivity so the model fits, e.g. 9MB or 18% (of FP32)', valueName: 'size' },
     'bits-per-weight': { type: 'string', description: 'int4/int8-weight: mixed precision under this many bits per parameter (all parameters, llama.cpp\'s bpw)', valueName: 'x' },

@@ -4,7 +4,13 @@ import { Tensor } from '../ir/tensor.js';
 import { quantizeMatrix, type QuantScheme } from '../quant/primitives.js';
 import { toFloat32 } from '../hf/safetensors.js';
 import { UsageError } from '../util/errors.js';
-import { emptyReport, journaled, type PassContext, type PassResult, type QuantMethod } from './pass.js';
+import { emptyReport, journaled, type PassContext, type PassResult, type QuantMethod, type TextPassContext } from './pass.js';
+import { gptqQuantize, prepareGptq } from '../quant/gptq.js';
+import { transpose } from '../quant/primitives.js';
+import { CALIBRATION_METADATA } from '../quant/calibration/source.js';
+import { ortGemm } from '../runtime/gemm.js';
+import { Progress } from '../util/progress.js';
+import { calibrationGrams, type WeightCalibration } from './weight-only-calibrate.js';
 import { requireSome, selectWeights, type SelectableConfig, type WeightSite } from './select.js';
 
 /**
@@ -12,8 +18,16 @@ import { requireSome, selectWeights, type SelectableConfig, type WeightSite } fr
  * run time by onnxruntime. Embedding tables are gathered from an int8 table with per-row scales; a
  * tied LM head (Gemm transB=1 over the same [vocab, hidden] table) reads that same int8 table.
  */
-export interface DynamicInt8Config extends SelectableConfig {
+export interface DynamicInt8Config extends SelectableConfig, WeightCalibration {
   kind: 'dynamic-int8';
+  /**
+   * How the int8 weights are rounded: 'rtn' to nearest; 'gptq' with GPTQ's error compensation on the
+   * calibration text (one block per output channel; symmetric weights only). The kernels are the same.
+   */
+  algorithm: 'rtn' | 'gptq';
+  /** GPTQ damping (fraction of the Hessian's mean diagonal), and for a table that is also the embedding (weight-only.ts). */
+  damp: number;
+  tiedDamp: number;
   /** One scale per output channel (per table row for embeddings / tied heads) or one per tensor. */
   granularity: 'channel' | 'tensor';
   /** Symmetric int8 (-127..127, zero point 0) or asymmetric uint8 with a zero point per group. */
@@ -53,6 +67,7 @@ export interface DynamicInt8Config extends SelectableConfig {
 
 export const dynamicInt8Defaults: DynamicInt8Config = {
   kind: 'dynamic-int8', granularity: 'channel', symmetric: true, pattern: 'fused', tiedHead: 'transpose', reduceRange: true, activationMatmuls: false, activationScales: 'tensor',
+  algorithm: 'rtn', damp: 0.01, tiedDamp: 0.3, calibration: 'brown', calibSplit: 'train', calibWindows: 64, calibCtx: null,
 };
 
 interface QWeight { q: Value; scale: Value; zeroPoint: Value | null; scheme: QuantScheme }
@@ -65,6 +80,8 @@ function validate(c: DynamicInt8Config): void {
   if (typeof c.reduceRange !== 'boolean') throw new UsageError('dynamic-int8: reduceRange must be true or false');
   if (c.tiedHead !== 'transpose' && c.tiedHead !== 'qgemm') throw new UsageError(`dynamic-int8: tiedHead must be 'transpose' or 'qgemm', got '${c.tiedHead}'`);
   if (c.activationScales !== 'tensor' && c.activationScales !== 'token') throw new UsageError(`dynamic-int8: activationScales must be 'tensor' or 'token', got '${c.activationScales}'`);
+  if (c.algorithm !== 'rtn' && c.algorithm !== 'gptq') throw new UsageError(`dynamic-int8: algorithm must be 'rtn' or 'gptq', got '${c.algorithm}'`);
+  if (c.algorithm === 'gptq' && (!c.symmetric || c.granularity !== 'channel')) throw new UsageError('dynamic-int8: GPTQ needs symmetric per-channel weights');
   if (c.activationScales === 'token' && (!c.symmetric || c.tiedHead === 'qgemm')) throw new UsageError('dynamic-int8: per-token activation scales need symmetric weights and the transpose head');
 }
 
@@ -72,22 +89,69 @@ export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
   kind: 'dynamic-int8',
   summary: 'int8 weights (per channel), activations quantized at run time; int8 embedding table shared with a tied head',
   defaults: dynamicInt8Defaults,
-  run(input: Model, cfg: DynamicInt8Config, ctx: PassContext): PassResult {
+  run(input: Model, cfg: DynamicInt8Config, ctx: PassContext): PassResult | Promise<PassResult> {
     const config = { ...dynamicInt8Defaults, ...cfg };
     validate(config);
+    if (config.algorithm === 'gptq') return gptqWeights(input, config, ctx).then((w) => runDynamicInt8(input, config, ctx, w));
+    return runDynamicInt8(input, config, ctx, null);
+  },
+};
+
+/** Int8 codes and scales computed beforehand (GPTQ), by weight name and orientation (`name|inAxis`). */
+type Precomputed = { weights: Map<string, { q: Int8Array; scale: Float32Array }>; note: string; record: string };
+
+const siteSelect = {
+  ops: ['MatMul', 'Gemm', 'Gather'] as WeightSite['op'][],
+  check: (s: WeightSite) => {
+    if (s.op === 'Gemm') {
+      const beta = s.node.attr('beta', 'float') ?? 1;
+      if (s.node.inputs[2] && beta !== 1) return `Gemm with beta=${beta} is not supported`;
+    }
+    return null;
+  },
+};
+
+/** GPTQ per output channel on the calibration text, for every selected linear (and a tied table, through its head). */
+async function gptqWeights(input: Model, config: DynamicInt8Config, ctx: TextPassContext): Promise<Precomputed> {
+  const sites = selectWeights(input, config.select, { explain: () => {} }, siteSelect).sites;
+  const cal = await calibrationGrams(input, sites, config, ctx, 'dynamic-int8 gptq');
+  const linear = sites.filter((s) => s.op !== 'Gather');
+  const readByMatmul = new Set(linear.map((s) => s.weight.name));
+  const { gemm, release } = await ortGemm(ctx.session);
+  const weights = new Map<string, { q: Int8Array; scale: Float32Array }>();
+  const bar = new Progress('gptq', linear.length);
+  try {
+    for (const [i, s] of linear.entries()) {
+      const key = `${s.weight.name}|${s.inAxis}`;
+      if (weights.has(key)) continue;
+      const gram = cal.grams.get(s.node.inputs[0]!.name)!;
+      const tied = sites.some((t) => t.op === 'Gather' && t.weight === s.weight);
+      // Reduced range: 7-bit codes (−64..63), the range the u8s8 kernel cannot overflow (see reduceRange).
+      const bits = (config.reduceRange && readByMatmul.has(s.weight.name) ? 7 : 8) as 8;
+      const w = toFloat32(s.tensor).data as Float32Array;
+      const rows = s.inAxis === 1 ? w : transpose(w, s.rows, s.cols);
+      const damp = tied ? Math.max(config.damp, config.tiedDamp) : config.damp;
+      const bq = await gptqQuantize(rows, s.outDim, s.inDim, { bits, blockSize: s.inDim, symmetric: true }, await prepareGptq(gram.sum, s.inDim, { damp }, gemm), {}, gemm);
+      const mid = 1 << (bits - 1);
+      const signed = new Int8Array(bq.codes.length);
+      for (let j = 0; j < signed.length; j++) signed[j] = bq.codes[j] - mid;
+      // Stored as the site reads it: [K, N] for a MatMul, [N, K] rows for a table.
+      weights.set(key, { q: s.inAxis === 1 ? signed : transpose(signed, s.outDim, s.inDim), scale: bq.scales });
+      bar.update(i + 1, linear.length);
+    }
+  } finally {
+    bar.done();
+    await release();
+  }
+  return { weights, note: cal.note, record: cal.record };
+}
+
+function runDynamicInt8(input: Model, config: DynamicInt8Config, ctx: PassContext, pre: Precomputed | null): PassResult {
+  {
     const model = cloneModel(input);
     const g = model.graph;
     const report = emptyReport();
-    const sel = selectWeights(model, config.select, ctx, {
-      ops: ['MatMul', 'Gemm', 'Gather'],
-      check: (s) => {
-        if (s.op === 'Gemm') {
-          const beta = s.node.attr('beta', 'float') ?? 1;
-          if (s.node.inputs[2] && beta !== 1) return `Gemm with beta=${beta} is not supported`;
-        }
-        return null;
-      },
-    });
+    const sel = selectWeights(model, config.select, ctx, siteSelect);
     requireSome(sel, 'dynamic-int8');
     report.skipped.push(...sel.skipped);
 
@@ -105,7 +169,10 @@ export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
       const key = `${s.weight.name}|${granularity === 'tensor' ? 't' : s.inAxis}|${symmetric}|${reduceRange}`;
       let w = cache.get(key);
       if (w) return w;
-      const [qt, st, zt] = journaled(ctx, `dynamic-int8|${key}|${config.pattern}`, () => {
+      const [qt, st, zt] = journaled(ctx, `dynamic-int8|${key}|${config.pattern}|${config.algorithm}`, () => {
+        // A table gathered only (no head reads it) has no Gram matrix: RTN.
+        const g8 = pre?.weights.get(`${s.weight.name}|${s.inAxis}`);
+        if (g8) return [new Tensor('int8', [s.rows, s.cols], g8.q), new Tensor('float32', [g8.scale.length], g8.scale)];
         const x = toFloat32(s.tensor).data as Float32Array;
         const { q, params } = quantizeMatrix(x, s.rows, s.cols, scheme);
         const scaleDims = granularity === 'tensor' ? [] : [params.scale.length];
@@ -179,9 +246,13 @@ export const dynamicInt8: QuantMethod<DynamicInt8Config> = {
       report.notes.push(`int8 table(s) ${shared.join(', ')} stored once and read by both the embedding Gather and the head` +
         (config.tiedHead === 'transpose' ? ' (the head through a Transpose that onnxruntime folds at load, so RAM holds a second int8 copy)' : ' (QGemm transB=1)'));
     }
+    if (pre) {
+      report.notes.push(pre.note);
+      model.metadata[CALIBRATION_METADATA] = pre.record;
+    }
     return { model, report };
-  },
-};
+  }
+}
 
 /** Gather int8 rows and their scales (and zero points), then (q - zp) · scale in float. */
 function gatherDequant(b: Builder, name: string, w: QWeight, ids: Value): Value {

@@ -13,22 +13,14 @@ import { assertNotCalibratedOn, assertNotEvaluationText, CALIBRATION_METADATA, l
 import { applySmoothing, smoothGroups } from '../quant/smoothquant.js';
 import { cloneModel } from '../ir/graph.js';
 import { tinyGpt2 } from '../testing/random-decoder.js';
+import { charTokenizer as charTokenizerFor, randomTextFile } from '../testing/calibration.js';
 import { UsageError } from '../util/errors.js';
 import { dynamicInt8, dynamicInt8Defaults } from './dynamic-int8.js';
 import { staticInt8, staticInt8Defaults, type StaticInt8Config, type TextPassContext } from './static-int8.js';
 
 const VOCAB = 96;
-/** Characters → ids below the tiny model's vocabulary, so any text calibrates it. */
-const charTokenizer = { encode: (s: string) => Array.from(s, (ch) => ch.charCodeAt(0) % VOCAB) };
-
-function calibFile(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-static-'));
-  const f = path.join(dir, 'calib.txt');
-  let s = '', x = 7;
-  for (let i = 0; i < 4000; i++) { x = (x * 1103515245 + 12345) >>> 0; s += String.fromCharCode(32 + (x >>> 8) % 90); }
-  fs.writeFileSync(f, s);
-  return f;
-}
+const charTokenizer = charTokenizerFor(VOCAB);
+const calibFile = () => randomTextFile(7, 4000);
 
 const logits = (m: Model, ids: number[]) => runLogits(m, BigInt64Array.from(ids.map(BigInt)), 1);
 

@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
 import { buildDecoder } from '../arch/decoder.js';
 import type { DecoderWeights } from '../arch/config.js';
@@ -16,6 +13,7 @@ import { randomGpt2Weights, tinyGpt2Config } from '../testing/random-decoder.js'
 import { UsageError } from '../util/errors.js';
 import { runWeightOnly, type WeightOnlyConfig } from './weight-only.js';
 import { calibrationGrams } from './weight-only-calibrate.js';
+import { charTokenizer as charTokenizerFor, randomTextFile } from '../testing/calibration.js';
 import { selectWeights } from './select.js';
 import { cloneModel } from '../ir/graph.js';
 import { scalesFor } from '../quant/awq.js';
@@ -143,16 +141,8 @@ test('bad options give one-line usage errors', async () => {
   assert.equal(model.graph.nodes.filter((n) => n.opType === 'MatMulNBits' && n.attr('block_size', 'int') === 128).length, 2); // the two down_proj (K=256)
 });
 
-const VOCAB = cfg.vocabSize;
-/** Characters → ids below the tiny model's vocabulary, so any text calibrates it. */
-const charTokenizer = { encode: (s: string) => Array.from(s, (ch) => ch.charCodeAt(0) % VOCAB) };
-function calibFile(): string {
-  const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-wo-')), 'calib.txt');
-  let s = '', x = 11;
-  for (let i = 0; i < 6000; i++) { x = (x * 1103515245 + 12345) >>> 0; s += String.fromCharCode(32 + (x >>> 8) % 90); }
-  fs.writeFileSync(f, s);
-  return f;
-}
+const charTokenizer = charTokenizerFor(cfg.vocabSize);
+const calibFile = () => randomTextFile(11, 6000);
 
 test('calibrated algorithms: GPTQ and importance RTN beat RTN on held-out tokens; the calibration is recorded', async () => {
   const calibration = calibFile();
