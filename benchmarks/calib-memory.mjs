@@ -1,6 +1,6 @@
 // Peak RSS of static-int8 calibration against the number of windows (memory must stay flat).
 // Usage: node benchmarks/calib-memory.mjs <model> <windows> [method]
-import { loadModel } from '../dist/load/index.js';
+import { loadModel } from '../dist/index.js';
 import { prepareStaticInt8, staticInt8Defaults } from '../dist/passes/static-int8.js';
 
 const [modelPath, windows, method = 'entropy'] = process.argv.slice(2);

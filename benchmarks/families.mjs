@@ -44,7 +44,7 @@ for (const preset of presets) {
   const report = b.status === 0 ? JSON.parse(fs.readFileSync(path.join(benchOut, 'report.json'), 'utf8')) : null;
   summary.push({ preset, model, quantize, bench_status: b.status, bench_wall_s: wall, rows: report?.rows.map((r) => ({ method: r.method, prefill_p50_ms: r.latency?.prefill_ms.p50, decode_p50_ms: r.latency?.decode_ms.p50, speedup_prefill: r.speedup_prefill, speedup_decode: r.speedup_decode, file_bytes: r.size.file_bytes, quantize_s: r.quantize_s })) ?? null });
 }
-const { machineInfo } = await import('../dist/eval/latency.js');
+const { machineInfo } = await import('../dist/index.js');
 const result = { schema: 'quantlab.bench-families/1', date: new Date().toISOString(), machine: machineInfo(), summary };
 fs.writeFileSync(path.join(outRoot, 'summary.json.tmp'), JSON.stringify(result, null, 2) + '\n');
 fs.renameSync(path.join(outRoot, 'summary.json.tmp'), path.join(outRoot, 'summary.json'));

@@ -1,8 +1,8 @@
 // PPL, KLD and top-1 agreement of quantized model folders against the FP32 source on a full split (lockstep).
 // Usage: node benchmarks/kld-vs-fp32.mjs <fp32 model> <quantized folder>... [--threads N]
-import { loadModel } from '../dist/load/index.js';
-import { loadDataset } from '../dist/data/index.js';
-import { evaluateLockstep } from '../dist/eval/lockstep.js';
+import { loadModel } from '../dist/index.js';
+import { loadDataset } from '../dist/index.js';
+import { evaluateLockstep } from '../dist/index.js';
 
 const args = process.argv.slice(2);
 const ti = args.indexOf('--threads');

@@ -72,7 +72,7 @@ if (methods.includes('int4-weight')) {
   rows.push({ step: 'bench fp32,int4-weight (FP32 cannot fit)', ...b });
   console.log(rows.at(-1));
 }
-const { machineInfo } = await import('../dist/eval/latency.js');
+const { machineInfo } = await import('../dist/index.js');
 const outFile = path.join(root, 'results', 'large-model');
 // A run of some METHODS updates their rows and keeps the others of an earlier run of the same preset.
 const earlier = fs.existsSync(`${outFile}.json`) ? JSON.parse(fs.readFileSync(`${outFile}.json`, 'utf8')) : null;

@@ -3,13 +3,13 @@
 // rows: [{ "label": "...", "method": "<kind, default static-int8>", "config": { ...method fields } }, ...];
 // label "fp32" is the unquantized baseline. One JSON line per row on stdout.
 import fs from 'node:fs';
-import { loadModel } from '../dist/load/index.js';
-import { loadDataset } from '../dist/data/index.js';
-import { perplexity } from '../dist/eval/perplexity.js';
-import { measureLatency } from '../dist/eval/latency.js';
+import { loadModel } from '../dist/index.js';
+import { loadDataset } from '../dist/index.js';
+import { perplexity } from '../dist/index.js';
+import { measureLatency } from '../dist/index.js';
 import { encodeModel } from '../dist/onnx/write.js';
-import { resolveConfig } from '../dist/passes/quantize.js';
-import { methodByKind } from '../dist/passes/registry.js';
+import { resolveConfig } from '../dist/index.js';
+import { methodByKind } from '../dist/index.js';
 
 const args = process.argv.slice(2);
 const opt = (k) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };

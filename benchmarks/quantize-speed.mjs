@@ -16,8 +16,8 @@ const methods = (process.env.METHODS ?? 'dynamic-int8,fp16,bf16,int8-weight,int4
 
 if (process.argv[2] === '--worker') {
   const [, , , model, method, out] = process.argv;
-  const { loadModel } = await import('../dist/load/index.js');
-  const { quantizeToFolder } = await import('../dist/passes/quantize.js');
+  const { loadModel } = await import('../dist/index.js');
+  const { quantizeToFolder } = await import('../dist/index.js');
   const { methodSpec } = await import('../dist/bench/variants.js');
   const lm = loadModel(model);
   if (!lm.tokenizer) {
@@ -46,7 +46,7 @@ const rows = methods.map((m) => {
   return { ...x, rss_x_fp32: x.peak_rss_bytes / x.source_weight_bytes };
 });
 fs.rmSync(tmp, { recursive: true, force: true });
-const { machineInfo } = await import('../dist/eval/latency.js');
+const { machineInfo } = await import('../dist/index.js');
 const result = { schema: 'quantlab.bench-quantize/1', date: new Date().toISOString(), machine: machineInfo(), model, rows };
 const out = path.join(root, 'results', process.env.OUT ?? 'quantize-speed');
 fs.mkdirSync(path.dirname(out), { recursive: true });

@@ -16,13 +16,13 @@ if (!process.env.GLIBC_TUNABLES) {
   const r = spawnSync(process.execPath, [new URL(import.meta.url).pathname], { stdio: 'inherit', env: { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296' } });
   process.exit(r.status ?? 1);
 }
-const { loadModel } = await import('../dist/load/index.js');
+const { loadModel } = await import('../dist/index.js');
 const { prepareVariant } = await import('../dist/bench/variants.js');
-const { quantizeToFolder, resolveConfig } = await import('../dist/passes/quantize.js');
+const { quantizeToFolder, resolveConfig } = await import('../dist/index.js');
 const { measureInterleaved } = await import('../dist/bench/latency.js');
 const { profileOps } = await import('../dist/bench/profile.js');
-const { machineInfo } = await import('../dist/eval/latency.js');
-const { loadDataset } = await import('../dist/data/index.js');
+const { machineInfo } = await import('../dist/index.js');
+const { loadDataset } = await import('../dist/index.js');
 
 const MODELS = {
   'gpt2-brown-12m': { dir: path.join(root, 'models', 'gpt2-brown-12m'), prompt: 480, floats: true },

@@ -15,7 +15,7 @@ const batch = Number(process.env.BATCH ?? 8), seq = Number(process.env.SEQ ?? 51
 if (process.argv[2] === '--worker') {
   // One quantlab measurement in this process: 1 warm-up step, then `steps` timed steps.
   const mode = process.argv[3];
-  const { loadModel } = await import('../dist/load/index.js');
+  const { loadModel } = await import('../dist/index.js');
   const { Trainer, defaultTrainable } = await import('../dist/train/trainer.js');
   const { insertFakeQuant, weightMatMuls, maxAbsRanges } = await import('../dist/train/fake-quant.js');
   const { ort } = await import('../dist/runtime/session.js');
@@ -59,7 +59,7 @@ const rows = [
   json('/usr/bin/python3', [path.join(root, 'benchmarks', 'train_pytorch.py'), model, String(batch), String(seq), String(steps), String(threads)]),
   json(process.execPath, [self, '--worker', 'qat']),
 ];
-const { machineInfo } = await import('../dist/eval/latency.js');
+const { machineInfo } = await import('../dist/index.js');
 const result = { schema: 'quantlab.bench-train/1', date: new Date().toISOString(), machine: machineInfo(), model, batch, seq, steps, threads, rows };
 const ours = rows[0], torch = rows[1];
 result.ratio_tokens_per_s = ours.tokens_per_s && torch.tokens_per_s ? ours.tokens_per_s / torch.tokens_per_s : null;

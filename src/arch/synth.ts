@@ -146,11 +146,10 @@ function writeText(file: string, text: string): string {
 
 const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json'];
 
-/** The package's embedded GPT-2 model folder, else the shared copy. */
+/** The repository's embedded GPT-2 model folder (absent from the npm package: then no tokenizer is copied). */
 export function gpt2TokenizerSource(): string | null {
   const embedded = fileURLToPath(new URL('../../models/gpt2-brown-12m', import.meta.url));
-  for (const d of [embedded, '/work/shared/models/gpt2-brown-12m']) if (fs.existsSync(path.join(d, 'tokenizer.json'))) return d;
-  return null;
+  return fs.existsSync(path.join(embedded, 'tokenizer.json')) ? embedded : null;
 }
 
 function copyGpt2Tokenizer(dir: string, vocab: number): string[] {

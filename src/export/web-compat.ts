@@ -2,7 +2,7 @@ import type { Model, Node } from '../ir/graph.js';
 
 /**
  * Operators (or operator/type combinations) that the onnxruntime-web WASM backend cannot run but
- * onnxruntime-node can. Kept in step with measurement: src/export/web.test.ts runs every variant
+ * onnxruntime-node can. Kept in step with measurement: src/export/transformers-js.test.ts (parity under onnxruntime-web) runs every variant
  * under onnxruntime-web and checks that exactly the variants flagged here fail to load.
  */
 export interface WebLimitation {

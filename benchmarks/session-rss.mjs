@@ -1,6 +1,6 @@
-// Usage: node --expose-gc scripts/dynamic-int8/rss.mjs fp32|<folder>  (RSS growth of one session + one run)
-import { loadModel } from '../../dist/load/index.js';
-import { DecoderRunner } from '../../dist/runtime/decoder.js';
+// Usage: node --expose-gc benchmarks/session-rss.mjs fp32|<folder>  (RSS growth of one session + one run)
+import { loadModel } from '../dist/index.js';
+import { DecoderRunner } from '../dist/index.js';
 const p = process.argv[2];
 const g = loadModel(p === 'fp32' ? process.env.FP32_MODEL ?? '../shared/models/gpt2-brown-12m' : p).graph({ kvCache: true });
 global.gc?.(); const before = process.memoryUsage().rss;
