@@ -6,6 +6,12 @@ export interface RecommendOptions {
   sizeTolerancePct?: number;
   /** ΔPPL tolerance for "fastest within X%" (default 2). */
   speedTolerancePct?: number;
+  /**
+   * KLD to FP32 above which a method is not "within X% of FP32" whatever its perplexity (default
+   * 0.01: on small models every perplexity sits inside its ±1.5% interval while KLD separates
+   * int4 RTN (0.0125) from GPTQ (0.0067) and int8 (≤ 0.0006)).
+   */
+  maxKld?: number;
   /** Size budgets for "best quality under N" (default: ½ and ¼ of the FP32 file). */
   sizeBudgetsBytes?: number[];
   /** A method collapsed when ΔPPL exceeds this (default 50%) ... */
@@ -49,14 +55,16 @@ export function recommend(rows: MethodRow[], opts: RecommendOptions = {}): Recom
   }
   const usable = rows.filter((r) => !collapsed.has(r.method));
   const measured = usable.some((r) => r.method !== BASELINE && isNum(r.delta_ppl_pct));
-  const within = (tol: number) => usable.filter((r) => isNum(r.delta_ppl_pct) && r.delta_ppl_pct <= tol);
+  const maxKld = opts.maxKld ?? 0.01;
+  const closeInKld = (r: MethodRow) => r.method === BASELINE || !r.quality || r.quality.kld_mean <= maxKld;
+  const within = (tol: number) => usable.filter((r) => isNum(r.delta_ppl_pct) && r.delta_ppl_pct <= tol && closeInKld(r));
 
   if (measured) {
     const tol = opts.sizeTolerancePct ?? 1;
     const small = pick(within(tol), (a, b) => a.size.file_bytes - b.size.file_bytes || (a.perplexity! - b.perplexity!));
-    const id = `smallest-within-${tol}pct`, title = `Smallest model within ${tol}% of FP32 perplexity`;
+    const id = `smallest-within-${tol}pct`, title = `Smallest model within ${tol}% of FP32 perplexity and KLD ≤ ${maxKld}`;
     if (small && small.method !== BASELINE) out.push({ id, kind: 'pick', title, method: small.method, text: `${code(small.method)}: ${size(small)}, ${quality(small)}.` });
-    else out.push({ id, kind: 'none', title, method: null, text: `No quantized method stays within ${tol}% of FP32 perplexity${closest(usable)}.` });
+    else out.push({ id, kind: 'none', title, method: null, text: `No quantized method stays within ${tol}% of FP32 perplexity with KLD ≤ ${maxKld}${closest(usable)}.` });
   } else {
     const small = pick(usable, (a, b) => a.size.file_bytes - b.size.file_bytes);
     if (small) out.push({ id: 'smallest', kind: 'pick', title: 'Smallest model (quality not measured)', method: small.method, text: `${code(small.method)}: ${size(small)}; quality was not measured, check it on trained weights before use.` });
@@ -64,7 +72,7 @@ export function recommend(rows: MethodRow[], opts: RecommendOptions = {}): Recom
 
   const speedTol = opts.speedTolerancePct ?? 2;
   const fastPool = measured ? within(speedTol) : usable;
-  const qual = measured ? ` within ${speedTol}% of FP32 perplexity` : ' (quality not measured)';
+  const qual = measured ? ` within ${speedTol}% of FP32 perplexity and KLD ≤ ${maxKld}` : ' (quality not measured)';
   for (const phase of ['decode', 'prefill'] as const) {
     const tps = (r: MethodRow) => (phase === 'decode' ? r.latency?.decode_tokens_per_s : r.latency?.prefill_tokens_per_s) ?? NaN;
     const speedup = (r: MethodRow) => (phase === 'decode' ? r.speedup_decode : r.speedup_prefill);

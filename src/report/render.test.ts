@@ -13,7 +13,7 @@ test('markdown: table row, flags, recommendations and protocol carry the numbers
   const md = renderMarkdown(sampleReport());
   assert.match(md, /\| dynamic-int8 \| 378\.50 ± 5\.68 \| \+0\.64% \| 0\.004 ± 4\.0e-5 \| 0\.032 \| 97\.50% ± 0\.05 \| 420\.0 \/ 504\.0 \| 11\.00 \/ 13\.20 \| 90\.9 \| 1\.67× \/ 1\.82× \| 12\.60 MiB \| 3\.76× \|/);
   assert.match(md, /\| broken-int2 ⚠ \| 9000\.00 ± 135\.00 \| \+2293\.07% \|/);
-  assert.match(md, /\*\*Smallest model within 1% of FP32 perplexity\*\*: `dynamic-int8`/);
+  assert.match(md, /\*\*Smallest model within 1% of FP32 perplexity and KLD ≤ 0\.01\*\*: `dynamic-int8`/);
   assert.match(md, /\*\*dataset SHA-256\*\*: ca47/);
   assert.match(md, /✖ \*\*needs-calibration\*\* not measured: no tokenizer for calibration/);
   assert.match(md, /ctx 512, stride 256, 249 windows, 63,899 tokens scored/);
