@@ -11,7 +11,8 @@ import path from 'node:path';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const out = path.join(root, 'results', 'quality');
 const methods = process.env.METHODS ?? [
-  'dynamic-int8', 'static-int8', 'int8-weight', 'int8-weight:gptq',
+  'dynamic-int8', 'dynamic-int8:per-token', 'dynamic-int8:per-token+full-range', 'dynamic-int8:gptq+per-token+full-range',
+  'static-int8', 'int8-weight', 'int8-weight:gptq',
   'int4-weight', 'int4-weight:imatrix', 'int4-weight:awq', 'int4-weight:gptq', 'int4-weight:gptq-act',
   'int4-weight:gptq@18%', 'int4-weight:gptq@28%',
 ].join(',');
