@@ -2,8 +2,8 @@ import { type AttrInput, Builder } from '../ir/builder.js';
 import type { DType } from '../ir/dtype.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
-import { fullyKnown, sameShape } from './shapes.js';
-import { constInts, type TypeTable } from './types.js';
+import { fullyKnown, sameShape } from '../ir/shapes.js';
+import { constInts, type TypeTable } from '../ir/types.js';
 
 /** A gradient rule: given dL/d(outputs) of one node, build dL/d(inputs) with standard ONNX ops. */
 export interface GradRule {

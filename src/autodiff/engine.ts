@@ -2,7 +2,7 @@ import { cloneModel, type Graph, type Model, Node, type Value } from '../ir/grap
 import { UsageError } from '../util/errors.js';
 import { AutodiffError, GradContext, GradPool, type GradRule, makeTensor } from './context.js';
 import { RULES } from './rules/index.js';
-import { isFloat, TypeTable } from './types.js';
+import { isFloat, TypeTable } from '../ir/types.js';
 
 export interface GradientOptions {
   /** Name of the scalar loss value (usually a graph output). */

@@ -1,7 +1,7 @@
 import { cloneModel, type Model } from '../ir/graph.js';
 import { DecoderRunner } from '../runtime/decoder.js';
 import type { ort, SessionOptions } from '../runtime/session.js';
-import { inferDtypes } from './value-dtypes.js';
+import { inferDtypes } from '../ir/types.js';
 
 /** `maxAbs` ignores masking sentinels (|x| ≥ 1e30, e.g. the additive mask's lowest float), counted in `sentinels`. */
 export interface ActivationRange { value: string; node: string; op: string; maxAbs: number; sentinels: number }

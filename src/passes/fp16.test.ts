@@ -10,7 +10,7 @@ import { UsageError } from '../util/errors.js';
 import { f16ToF32 } from '../util/half.js';
 import { runFp16, runFp16Method, toHalf, type Fp16Config } from './fp16.js';
 import { activationRanges } from './fp16-overflow.js';
-import { inferDtypes } from './value-dtypes.js';
+import { inferDtypes } from '../ir/types.js';
 
 const cfg = tinyGpt2Config();
 const weights = randomGpt2Weights(cfg, 5);

@@ -5,7 +5,7 @@ import { UsageError } from '../util/errors.js';
 import { f32ToBf16, f32ToF16 } from '../util/half.js';
 import { toFloat32 } from '../hf/safetensors.js';
 import { emptyReport, type MethodConfig, type PassContext, type PassResult, type QuantMethod } from './pass.js';
-import { inferDtypes } from './value-dtypes.js';
+import { inferDtypes } from '../ir/types.js';
 import { activationRanges, type ActivationRange } from './fp16-overflow.js';
 import { loadCalibrationText } from '../quant/calibration/source.js';
 

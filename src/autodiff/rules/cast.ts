@@ -1,6 +1,6 @@
 import { dtypeCode } from '../../ir/dtype.js';
 import type { GradRule } from '../context.js';
-import { isFloat } from '../types.js';
+import { isFloat } from '../../ir/types.js';
 
 /** Float-to-float casts pass g back in the input's type; casts from integers carry no gradient. */
 export const cast: GradRule = {

@@ -1,4 +1,4 @@
-import type { Node, Value } from '../ir/graph.js';
+import type { Node, Value } from './graph.js';
 
 /** A dimension: a number, a named symbol (graph input dim_param, equal names = equal sizes), or a unique unknown. */
 export type SymDim = number | string;

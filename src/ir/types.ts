@@ -1,7 +1,7 @@
-import type { DType } from '../ir/dtype.js';
-import { dtypeFromCode } from '../ir/dtype.js';
-import type { Graph, Node, Value } from '../ir/graph.js';
-import type { Tensor } from '../ir/tensor.js';
+import type { DType } from './dtype.js';
+import { dtypeFromCode } from './dtype.js';
+import type { Graph, Node, Value } from './graph.js';
+import type { Tensor } from './tensor.js';
 import { inferShapes, type SymDim, type SymInfo, valueShape } from './shapes.js';
 
 /**
@@ -35,7 +35,12 @@ export class TypeTable {
   private readonly info = new Map<Value, TypeInfo>();
   private readonly sym = new Map<Value, SymInfo>();
 
-  constructor(graph: Graph) {
+  /**
+   * `assumeFirstInput`: an output whose type no rule gives takes its node's first input's type, which
+   * holds for the elementwise and contrib ops our graphs use (what the fp16 pass needs: a dtype for
+   * every value); without it such outputs stay unknown (what the autodiff engine needs: no guesses).
+   */
+  constructor(graph: Graph, private readonly assumeFirstInput = false) {
     for (const v of graph.inputs) this.addValue(v);
     for (const v of graph.initializers()) this.addValue(v);
     for (const n of graph.nodes) this.inferNode(n);
@@ -68,8 +73,9 @@ export class TypeTable {
       const declared = o.type?.shape;
       this.sym.set(o, declared ? { shape: [...declared], value: shapes[i]?.value } : shapes[i] ?? {});
     });
+    const first = n.inputs.find((v) => v);
     n.outputs.forEach((o, i) => {
-      const t = outs[i] ?? {};
+      const t = outs[i] ?? (this.assumeFirstInput && first ? { dtype: this.get(first).dtype } : {});
       // A declared type (graph outputs, read models) wins for dtype; rank fills in where missing.
       if (o.type) this.info.set(o, { dtype: o.type.dtype, rank: o.type.shape?.length ?? t.rank, len: t.len });
       else this.info.set(o, t);
@@ -87,6 +93,7 @@ function inferOutputs(n: Node, ti: (v: Value | null) => TypeInfo): TypeInfo[] {
   const ins = n.inputs.map((v) => ti(v));
   const x = ins[0] ?? {};
   const op = n.opType;
+  if (n.domain === 'com.microsoft' && op === 'DynamicQuantizeMatMul') return [{ dtype: 'float32', rank: x.rank }];
   if (n.domain !== '' && n.domain !== 'ai.onnx') return [];
   if (BOOL_OPS.has(op)) return [{ dtype: 'bool', rank: op === 'Not' ? x.rank : maxRank(ins) }];
   if (ELEMENTWISE.has(op)) return [{ dtype: x.dtype, rank: maxRank(ins) }];
@@ -161,7 +168,20 @@ function inferOutputs(n: Node, ti: (v: Value | null) => TypeInfo): TypeInfo[] {
       return [{ dtype: ins[2]?.dtype ?? (od ? dtypeFromCode(od) : 'uint8'), rank: x.rank }];
     }
     case 'DequantizeLinear': return [{ dtype: ins[1]?.dtype, rank: x.rank }];
+    case 'DynamicQuantizeLinear': return [{ dtype: 'uint8', rank: x.rank }, { dtype: 'float32', rank: 0 }, { dtype: 'uint8', rank: 0 }];
+    case 'MatMulInteger': return [{ dtype: 'int32', rank: maxRank(ins.slice(0, 2)) }];
     case 'Round': return [{ dtype: x.dtype, rank: x.rank }];
     default: return [];
   }
+}
+
+/** Element type of every value (the graph in topological order), as the fp16 pass needs them: see `TypeTable`'s `assumeFirstInput`. */
+export function inferDtypes(g: Graph): Map<Value, DType> {
+  const table = new TypeTable(g, true);
+  const out = new Map<Value, DType>();
+  const put = (v: Value) => { const d = table.dtype(v); if (d) out.set(v, d); };
+  for (const v of g.inputs) put(v);
+  for (const v of g.initializers()) put(v);
+  for (const n of g.nodes) for (const o of n.outputs) put(o);
+  return out;
 }
