@@ -59,7 +59,7 @@ export interface DynamicInt8Config extends SelectableConfig, WeightCalibration {
   /**
    * Activation scales: 'tensor' = one per MatMul call (DynamicQuantizeMatMul: every token of a prompt
    * shares the range of its largest value); 'token' = one per row (token), computed by plain ops
-   * (ReduceMax|x| → int8 → MatMulInteger → × row scale × channel scale), so a token with an outlier
+   * (ReduceMax|x| → uint8 around 128 → MatMulInteger → × row scale × channel scale), so a token with an outlier
    * no longer coarsens every other token's codes. Symmetric weights only.
    */
   activationScales: 'tensor' | 'token';
@@ -287,12 +287,15 @@ function matmul(b: Builder, name: string, a: Value, w: QWeight, pattern: 'fused'
   return bias ? b.op('Add', [y, bias], {}, { name: `${name}/bias` }) : y;
 }
 
-/** Symmetric int8 activations with one scale per token (last axis), int8 weights, int32 accumulation. */
+/** Symmetric activations with one scale per token (last axis; stored as uint8 around 128), int8 weights, int32 accumulation. */
 function matmulPerToken(b: Builder, name: string, a: Value, w: QWeight, bias: Value | null): Value {
   const absmax = b.op('ReduceMax', [b.op('Abs', [a], {}, { name: `${name}/abs` }), b.constI64([-1])], { keepdims: 1 }, { name: `${name}/row_absmax` });
   const scale = b.op('Div', [b.op('Max', [absmax, b.scalarF32(1e-12)], {}, { name: `${name}/row_absmax_floor` }), b.scalarF32(127)], {}, { name: `${name}/row_scale` });
-  const q = b.op('Cast', [b.op('Round', [b.op('Div', [a, scale], {}, { name: `${name}/scale_rows` })], {}, { name: `${name}/round` })], { to: 3 }, { name: `${name}/to_int8` });
-  const acc = b.op('MatMulInteger', [q, w.q], {}, { name: `${name}/MatMulInteger` });
+  // uint8 codes around zero point 128: onnxruntime's fast kernels are u8·s8 (int8·int8 takes a slow path).
+  const rounded = b.op('Round', [b.op('Div', [a, scale], {}, { name: `${name}/scale_rows` })], {}, { name: `${name}/round` });
+  const q = b.op('Cast', [b.op('Add', [rounded, b.scalarF32(128)], {}, { name: `${name}/offset` })], { to: 2 }, { name: `${name}/to_uint8` });
+  const zp = b.graph.addInitializer(b.graph.uniqueName(`${name}/zero_point`), new Tensor('uint8', [], Uint8Array.of(128)));
+  const acc = b.op('MatMulInteger', [q, w.q, zp], {}, { name: `${name}/MatMulInteger` });
   const rows = b.op('Mul', [b.op('Cast', [acc], { to: 1 }, { name: `${name}/cast` }), scale], {}, { name: `${name}/row_dequantize` });
   const y = b.op('Mul', [rows, w.scale], {}, { name: `${name}/dequantize` });
   return bias ? b.op('Add', [y, bias], {}, { name: `${name}/bias` }) : y;
