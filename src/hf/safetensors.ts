@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type DType, viewAs } from '../ir/dtype.js';
-import { Tensor, numel } from '../ir/tensor.js';
+import { Tensor } from '../ir/tensor.js';
 import { halfArrayToF32 } from '../util/half.js';
 import { InputError } from '../util/errors.js';
 import { readFully, writeFileAtomic } from '../util/fsx.js';
@@ -23,6 +23,9 @@ const readRange = (fd: number, file: string, pos: number, len: number): Buffer =
  * are lazy: each reads its bytes from the file when its data is needed, so a checkpoint larger
  * than memory can be opened, inspected and quantized tensor by tensor.
  */
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+
 export function readSafetensors(file: string): SafetensorsFile {
   let fd: number;
   try { fd = fs.openSync(file, 'r'); } catch (e) {
@@ -33,26 +36,44 @@ export function readSafetensors(file: string): SafetensorsFile {
     if (size < 8) throw new InputError(file, 'truncated safetensors file (no header)');
     const hlen = Number(readRange(fd, file, 0, 8).readBigUInt64LE(0));
     if (hlen > size - 8 || hlen > 100 * 2 ** 20) throw new InputError(file, `truncated or corrupt safetensors file: header length ${hlen} exceeds the file size ${size}`);
-    let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+    let header: unknown;
     try { header = JSON.parse(readRange(fd, file, 8, hlen).toString('utf8')); } catch {
       throw new InputError(file, 'safetensors header is not valid JSON');
     }
+    if (!isObject(header)) throw new InputError(file, 'safetensors header is not a JSON object');
     const base = 8 + hlen;
     const dataLen = size - base;
     const tensors = new Map<string, Tensor>();
+    const spans: [number, number, string][] = [];
     let metadata: Record<string, string> = {};
     for (const [name, info] of Object.entries(header)) {
-      if (name === '__metadata__') { metadata = info as Record<string, string>; continue; }
-      const { dtype, shape, data_offsets } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
-      const st = ST_DTYPES[dtype];
-      if (!st) throw new InputError(file, `tensor '${name}' has unsupported dtype ${dtype}`);
-      const [b, e] = data_offsets;
+      if (name === '__metadata__') {
+        if (!isObject(info) || !Object.values(info).every((v) => typeof v === 'string')) throw new InputError(file, '__metadata__ must map names to strings');
+        metadata = info as Record<string, string>;
+        continue;
+      }
+      if (!isObject(info)) throw new InputError(file, `tensor '${name}': header entry is not an object`);
+      const { dtype, shape, data_offsets } = info as { dtype: unknown; shape: unknown; data_offsets: unknown };
+      const st = typeof dtype === 'string' && Object.hasOwn(ST_DTYPES, dtype) ? ST_DTYPES[dtype] : undefined;
+      if (!st) throw new InputError(file, `tensor '${name}' has unsupported dtype ${JSON.stringify(dtype)}`);
+      if (!Array.isArray(shape) || !shape.every(isCount)) throw new InputError(file, `tensor '${name}': shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`);
+      if (!Array.isArray(data_offsets) || data_offsets.length !== 2 || !data_offsets.every(isCount) || data_offsets[0] > data_offsets[1]) {
+        throw new InputError(file, `tensor '${name}': data_offsets must be [begin, end] with 0 ≤ begin ≤ end, got ${JSON.stringify(data_offsets)}`);
+      }
+      const [b, e] = data_offsets as [number, number];
+      const count = shape.reduce((n: number, d: number) => n * d, 1);
+      if (!Number.isSafeInteger(count * st.bytes)) throw new InputError(file, `tensor '${name}': shape [${shape}] is too large`);
       if (e > dataLen) throw new InputError(file, `truncated safetensors file: tensor '${name}' ends at byte ${base + e}, file has ${size}`);
-      if (e - b !== numel(shape) * st.bytes) throw new InputError(file, `tensor '${name}' has ${e - b} bytes, shape [${shape}] of ${dtype} needs ${numel(shape) * st.bytes}`);
-      tensors.set(name, new Tensor(st.dtype, shape, () => {
+      if (e - b !== count * st.bytes) throw new InputError(file, `tensor '${name}' has ${e - b} bytes, shape [${shape}] of ${dtype} needs ${count * st.bytes}`);
+      spans.push([b, e, name]);
+      tensors.set(name, new Tensor(st.dtype, shape as number[], () => {
         const f = fs.openSync(file, 'r');
-        try { return viewAs(st.dtype, readRange(f, file, base + b, e - b), numel(shape)); } finally { fs.closeSync(f); }
+        try { return viewAs(st.dtype, readRange(f, file, base + b, e - b), count); } finally { fs.closeSync(f); }
       }));
+    }
+    spans.sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < spans.length; i++) {
+      if (spans[i][0] < spans[i - 1][1]) throw new InputError(file, `tensors '${spans[i - 1][2]}' and '${spans[i][2]}' overlap in the data section`);
     }
     return { tensors, metadata };
   } finally {
