@@ -39,6 +39,10 @@ export function decodeModel(bytes: Uint8Array, opts: DecodeOptions): Model {
     model.producerName = proto.producerName ?? '';
     for (const kv of proto.metadataProps ?? []) model.metadata[kv.key] = kv.value;
     return model;
+  } catch (e) {
+    // A protobuf that decodes but does not describe a graph (fuzzed or damaged files): one line naming the file.
+    if (e instanceof InputError) throw e;
+    throw new InputError(opts.file, `malformed ONNX graph (${(e as Error).message})`);
   } finally {
     ext.close();
   }
