@@ -5,13 +5,11 @@ import { quantizeMatrix, type QuantScheme } from '../quant/primitives.js';
 import { toFloat32 } from '../hf/safetensors.js';
 import { UsageError } from '../util/errors.js';
 import { emptyReport, journaled, type PassContext, type PassResult, type QuantMethod, type TextPassContext } from './pass.js';
-import { gptqQuantize, prepareGptq } from '../quant/gptq.js';
 import { transpose } from '../quant/primitives.js';
 import { CALIBRATION_METADATA } from '../quant/calibration/source.js';
-import { ortGemm } from '../runtime/gemm.js';
 import { Progress } from '../util/progress.js';
-import { calibrationGrams, type WeightCalibration } from './weight-only-calibrate.js';
-import { requireSome, selectWeights, type SelectableConfig, type WeightSite } from './select.js';
+import { calibrationGrams, GptqSession, type WeightCalibration } from './weight-only-calibrate.js';
+import { requireSome, selectWeights, siteRows, type SelectableConfig, type WeightSite } from './select.js';
 
 /**
  * Dynamic INT8: weights stored as int8 (per output channel or per tensor), activations quantized at
@@ -117,21 +115,18 @@ async function gptqWeights(input: Model, config: DynamicInt8Config, ctx: TextPas
   const cal = await calibrationGrams(input, sites, config, ctx, 'dynamic-int8 gptq');
   const linear = sites.filter((s) => s.op !== 'Gather');
   const readByMatmul = new Set(linear.map((s) => s.weight.name));
-  const { gemm, release } = await ortGemm(ctx.session);
+  const gptq = await GptqSession.open(config, ctx.session);
   const weights = new Map<string, { q: Int8Array; scale: Float32Array }>();
   const bar = new Progress('gptq', linear.length);
   try {
     for (const [i, s] of linear.entries()) {
       const key = `${s.weight.name}|${s.inAxis}`;
       if (weights.has(key)) continue;
-      const gram = cal.grams.get(s.node.inputs[0]!.name)!;
+      const input = s.node.inputs[0]!.name;
       const tied = sites.some((t) => t.op === 'Gather' && t.weight === s.weight);
       // Reduced range: 7-bit codes (−64..63), the range the u8s8 kernel cannot overflow (see reduceRange).
       const bits = (config.reduceRange && readByMatmul.has(s.weight.name) ? 7 : 8) as 8;
-      const w = toFloat32(s.tensor).data as Float32Array;
-      const rows = s.inAxis === 1 ? w : transpose(w, s.rows, s.cols);
-      const damp = tied ? Math.max(config.damp, config.tiedDamp) : config.damp;
-      const bq = await gptqQuantize(rows, s.outDim, s.inDim, { bits, blockSize: s.inDim, symmetric: true }, await prepareGptq(gram.sum, s.inDim, { damp }, gemm), {}, gemm);
+      const bq = await gptq.quantize(input, cal.grams.get(input)!, siteRows(s), s.outDim, { bits, blockSize: s.inDim, symmetric: true }, tied);
       const mid = 1 << (bits - 1);
       const signed = new Int8Array(bq.codes.length);
       for (let j = 0; j < signed.length; j++) signed[j] = bq.codes[j] - mid;
@@ -141,7 +136,7 @@ async function gptqWeights(input: Model, config: DynamicInt8Config, ctx: TextPas
     }
   } finally {
     bar.done();
-    await release();
+    await gptq.release();
   }
   return { weights, note: cal.note, record: cal.record };
 }

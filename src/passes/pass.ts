@@ -15,6 +15,11 @@ export interface PassContext {
   journal?: { lookup(key: string): Tensor[] | null; record(key: string, tensors: Tensor[]): Tensor[] };
 }
 
+/** The model's maximum positions, as the graph builder recorded them. */
+export function modelCtx(m: Model): number | undefined {
+  try { return (JSON.parse(m.metadata['quantlab.config'] ?? '{}') as { maxPositions?: number }).maxPositions; } catch { return undefined; }
+}
+
 /** What a pass that runs the model on text needs beyond `explain` (the quantize command supplies it). */
 export interface TextPassContext extends PassContext {
   tokenizer?: { encode(text: string): number[] };

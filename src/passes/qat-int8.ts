@@ -9,7 +9,8 @@ import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { emptyReport, type PassResult, type QuantMethod } from './pass.js';
 import type { SelectableConfig } from './select.js';
-import { buildStaticInt8, int8Share, modelCtx, prepareStaticInt8, staticInt8Defaults, validateStaticInt8, type Ranges, type StaticInt8Config, type TextPassContext } from './static-int8.js';
+import { modelCtx } from './pass.js';
+import { buildStaticInt8, int8Share, prepareStaticInt8, staticInt8Defaults, validateStaticInt8, type Ranges, type StaticInt8Config, type TextPassContext } from './static-int8.js';
 
 /**
  * Quantization-aware training to static INT8: calibrate as static-int8 does, insert fake

@@ -1,5 +1,7 @@
 import type { Model, Node, Value } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
+import { toFloat32 } from '../hf/safetensors.js';
+import { transpose } from '../quant/primitives.js';
 import { UsageError } from '../util/errors.js';
 import type { MethodConfig, PassContext } from './pass.js';
 
@@ -52,6 +54,12 @@ export interface WeightSite {
   override: TensorOverride;
   /** The override key that matched, if any. */
   overrideKey?: string;
+}
+
+/** The site's weight as [N, K] rows (output channels × inputs), float32: what the quantizers read. */
+export function siteRows(site: WeightSite): Float32Array {
+  const w = toFloat32(site.tensor).data as Float32Array;
+  return site.inAxis === 1 ? w : transpose(w, site.rows, site.cols);
 }
 
 export interface SelectOptions {

@@ -10,7 +10,7 @@ import { applySmoothing, smoothGroups } from '../quant/smoothquant.js';
 import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { dynamicInt8, dynamicInt8Defaults } from './dynamic-int8.js';
-import { emptyReport, type PassContext, type PassReport, type PassResult, type QuantMethod, type TextPassContext } from './pass.js';
+import { emptyReport, modelCtx, type PassContext, type PassReport, type PassResult, type QuantMethod, type TextPassContext } from './pass.js';
 export type { TextPassContext } from './pass.js';
 import { selectWeights, type SelectableConfig, type WeightSite } from './select.js';
 import { fallbackUnderBudget } from './static-int8-fallback.js';
@@ -107,10 +107,6 @@ export interface Prepared {
   skipped: PassReport['skipped'];
 }
 
-/** The model's maximum positions, as the graph builder recorded them. */
-export function modelCtx(m: Model): number | undefined {
-  try { return (JSON.parse(m.metadata['quantlab.config'] ?? '{}') as { maxPositions?: number }).maxPositions; } catch { return undefined; }
-}
 
 /** Vocabulary size: rows of the first Gather table read with token ids. */
 function vocabRows(g: Graph): number | undefined {

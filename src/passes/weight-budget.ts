@@ -1,15 +1,16 @@
 import { cloneModel, type Model } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
-import { toFloat32 } from '../hf/safetensors.js';
+import { klDivergence, logSoftmax } from '../eval/kld.js';
 import { runProbe } from '../quant/calibration/collect.js';
 import type { Gram } from '../quant/calibration/gram.js';
 import { nbitsBytes } from '../quant/nbits-pack.js';
+import { evenRows, outputError } from '../quant/output-error.js';
 import { transpose } from '../quant/primitives.js';
 import { dequantizeBlocks, rtnQuantize, type BlockFormat } from '../quant/rtn.js';
 import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import type { TextPassContext } from './pass.js';
-import type { WeightSite } from './select.js';
+import { siteRows, type WeightSite } from './select.js';
 
 /** A size budget: bytes, percent of the FP32 model, or bits per weight over all parameters. */
 export type SizeBudget = { bytes: number } | { percent: number } | { bitsPerWeight: number };
@@ -84,11 +85,11 @@ export async function chooseFormats(
     return errs.map((e) => e / Math.max(errs[0], 1e-30));
   });
   // Measured KLD of each table alone at its cheapest format.
-  const ref = await logitsOf(model, windows, ctx);
+  const ref = await referenceLogp(model, windows, ctx);
   const bar = new Progress('sensitivity', tables.length);
   const kld: number[] = [];
   for (const [i, t] of tables.entries()) {
-    kld.push(klDivergence(ref, await logitsOf(withDequantized(model, t, t.candidates[0]), windows, ctx)));
+    kld.push(await meanKld(withDequantized(model, t, t.candidates[0]), windows, ctx, ref));
     bar.update(i + 1, tables.length);
   }
   bar.done();
@@ -133,24 +134,12 @@ export function greedyUpgrade(tables: { bytes: number[]; kld: number[] }[], limi
 
 const t4 = (f?: BlockFormat) => (f ? `${f.bits}-bit block ${f.blockSize}` : '?');
 
-function tableRows(t: BudgetTable): Float32Array {
-  const s = t.sites[0], w = toFloat32(s.tensor).data as Float32Array;
-  return s.inAxis === 1 ? w : transpose(w, s.rows, s.cols);
-}
+const tableRows = (t: BudgetTable): Float32Array => siteRows(t.sites[0]);
 
 /** Σ ΔHΔᵀ over up to 256 evenly spaced rows. */
 function sampledOutputError(t: BudgetTable, f: BlockFormat, gram: Gram): number {
-  const rows = tableRows(t), k = t.k, take = Math.min(t.n, 256);
-  const sample = new Float32Array(take * k);
-  for (let i = 0; i < take; i++) { const r = Math.floor((i * t.n) / take); sample.set(rows.subarray(r * k, r * k + k), i * k); }
-  const dq = dequantizeBlocks(rtnQuantize(sample, take, k, f));
-  const d = new Float64Array(k), h = gram.sum;
-  let e = 0;
-  for (let r = 0; r < take; r++) {
-    for (let i = 0; i < k; i++) d[i] = sample[r * k + i] - dq[r * k + i];
-    for (let i = 0; i < k; i++) { let s = 0; for (let j = 0; j < k; j++) s += h[i * k + j] * d[j]; e += d[i] * s; }
-  }
-  return e;
+  const { rows, n } = evenRows(tableRows(t), t.n, t.k, 256);
+  return outputError(rows, dequantizeBlocks(rtnQuantize(rows, n, t.k, f)), n, t.k, gram.sum);
 }
 
 /** ‖ΔW‖² (a table read only by an embedding lookup). */
@@ -171,35 +160,25 @@ function withDequantized(model: Model, t: BudgetTable, f: BlockFormat): Model {
   return m;
 }
 
-/** Log-softmax of the logits on every window, with the vocabulary size. */
-async function logitsOf(model: Model, windows: ArrayLike<number>[], ctx: TextPassContext): Promise<{ v: number; lp: Float32Array[] }> {
-  const out: Float32Array[] = [];
+/** Each position's logits of the model on the windows, passed to `onRow`. */
+async function forEachRow(model: Model, windows: ArrayLike<number>[], ctx: TextPassContext, onRow: (logits: Float32Array) => void): Promise<void> {
   const name = model.graph.value('logits') ? 'logits' : model.graph.outputs[0].name;
-  let v = 0;
   await runProbe(model, windows, [name], () => {}, (_n, tensor) => {
-    const x = tensor.data as Float32Array;
-    v = tensor.dims[tensor.dims.length - 1];
-    const lp = new Float32Array(x.length);
-    for (let o = 0; o < x.length; o += v) {
-      let m = -Infinity;
-      for (let j = 0; j < v; j++) m = Math.max(m, x[o + j]);
-      let s = 0;
-      for (let j = 0; j < v; j++) s += Math.exp(x[o + j] - m);
-      const lse = m + Math.log(s);
-      for (let j = 0; j < v; j++) lp[o + j] = x[o + j] - lse;
-    }
-    out.push(lp);
+    const x = tensor.data as Float32Array, v = tensor.dims[tensor.dims.length - 1];
+    for (let o = 0; o < x.length; o += v) onRow(x.subarray(o, o + v));
   }, { session: ctx.session });
-  return { v, lp: out };
 }
 
-/** Mean over positions of KL(p‖q) from log-probabilities. */
-function klDivergence(p: { v: number; lp: Float32Array[] }, q: { lp: Float32Array[] }): number {
-  let s = 0, n = 0;
-  for (let w = 0; w < p.lp.length; w++) {
-    const a = p.lp[w], b = q.lp[w];
-    for (let i = 0; i < a.length; i++) s += Math.exp(a[i]) * (a[i] - b[i]);
-    n += a.length / p.v;
-  }
-  return s / n;
+/** The float model's log-probabilities at every position (float32, the reference the tables are measured against). */
+async function referenceLogp(model: Model, windows: ArrayLike<number>[], ctx: TextPassContext): Promise<Float32Array[]> {
+  const rows: Float32Array[] = [];
+  await forEachRow(model, windows, ctx, (x) => rows.push(Float32Array.from(logSoftmax(x))));
+  return rows;
+}
+
+/** Mean KL(reference ‖ model) over the positions. */
+async function meanKld(model: Model, windows: ArrayLike<number>[], ctx: TextPassContext, ref: Float32Array[]): Promise<number> {
+  let s = 0, i = 0;
+  await forEachRow(model, windows, ctx, (x) => { s += klDivergence(ref[i++], logSoftmax(x)); });
+  return s / i;
 }

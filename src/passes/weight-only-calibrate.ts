@@ -1,16 +1,18 @@
 import type { Model } from '../ir/graph.js';
-import { toFloat32 } from '../hf/safetensors.js';
 import { awqSearch } from '../quant/awq.js';
 import { textWindows } from '../quant/calibration/collect.js';
 import { collectGrams, type Gram } from '../quant/calibration/gram.js';
 import { loadCalibrationText } from '../quant/calibration/source.js';
-import { transpose } from '../quant/primitives.js';
-import type { BlockFormat } from '../quant/rtn.js';
+import type { BlockFormat, BlockQuantized } from '../quant/rtn.js';
+import { gptqQuantize, prepareGptq, type GptqHessian } from '../quant/gptq.js';
+import type { Gemm } from '../quant/linalg.js';
+import { ortGemm } from '../runtime/gemm.js';
+import type { SessionOptions } from '../runtime/session.js';
 import { foldScales, smoothGroups } from '../quant/smoothquant.js';
 import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
-import type { TextPassContext } from './pass.js';
-import type { WeightSite } from './select.js';
+import { modelCtx, type TextPassContext } from './pass.js';
+import { siteRows, type WeightSite } from './select.js';
 
 /** Calibration settings shared by the weight-only algorithms that read activations. */
 export interface WeightCalibration {
@@ -21,9 +23,34 @@ export interface WeightCalibration {
   calibCtx: number | null;
 }
 
-/** The model's maximum positions, as the graph builder recorded them. */
-function modelCtx(m: Model): number | undefined {
-  try { return (JSON.parse(m.metadata['quantlab.config'] ?? '{}') as { maxPositions?: number }).maxPositions; } catch { return undefined; }
+/** GPTQ settings both int8/int4 passes share. */
+export interface GptqSettings { damp: number; tiedDamp: number; actOrder?: boolean }
+
+/**
+ * GPTQ over one pass's layers: the onnxruntime GEMM session and each input's Hessian preparation
+ * (Cholesky and inverse), shared by every layer reading that input. A table that is also the
+ * embedding (tied) gets the larger damping (`tiedDamp`, see weight-only.ts).
+ */
+export class GptqSession {
+  private readonly hessians = new Map<string, Promise<GptqHessian>>();
+  private constructor(private readonly engine: { gemm: Gemm; release: () => Promise<void> }, private readonly c: GptqSettings) {}
+
+  static async open(c: GptqSettings, session?: SessionOptions): Promise<GptqSession> { return new GptqSession(await ortGemm(session), c); }
+
+  /** `rows` [N, K] of a layer reading `input` (whose Gram matrix is `gram`). */
+  async quantize(input: string, gram: Gram, rows: Float32Array, n: number, fmt: BlockFormat, tied: boolean): Promise<BlockQuantized> {
+    const damp = tied ? Math.max(this.c.damp, this.c.tiedDamp) : this.c.damp;
+    const key = `${input}|${damp}`;
+    if (!this.hessians.has(key)) this.hessians.set(key, prepareGptq(gram.sum, gram.k, { damp, actOrder: this.c.actOrder }, this.engine.gemm));
+    return gptqQuantize(rows, n, gram.k, fmt, await this.hessians.get(key)!, { actOrder: this.c.actOrder }, this.engine.gemm);
+  }
+
+  /** Forget `input`'s preparations (no later layer reads it). */
+  drop(input: string): void {
+    for (const k of [...this.hessians.keys()]) if (k.startsWith(`${input}|`)) this.hessians.delete(k);
+  }
+
+  release(): Promise<void> { return this.engine.release(); }
 }
 
 /**
@@ -58,11 +85,7 @@ export function applyAwq(model: Model, sites: WeightSite[], grams: Map<string, G
     const gram = grams.get(grp.activation.name);
     if (!gram) continue;
     const k = gram.k;
-    const linears = grp.matmuls.map((m) => {
-      const s = byNode.get(m.name)!;
-      const w = toFloat32(s.weight.constant!).data as Float32Array;
-      return { rows: transpose(w, s.rows, s.cols), n: s.outDim };
-    });
+    const linears = grp.matmuls.map((m) => { const s = byNode.get(m.name)!; return { rows: siteRows(s), n: s.outDim }; });
     const r = awqSearch(linears, k, gram.sum, fmtOf(byNode.get(grp.matmuls[0].name)!));
     searched++;
     gain += r.error / r.rtnError;

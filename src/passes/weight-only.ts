@@ -2,17 +2,15 @@ import { cloneModel, type Graph, type Model, type Node, type Value } from '../ir
 import { Tensor } from '../ir/tensor.js';
 import { toFloat32 } from '../hf/safetensors.js';
 import { packNBits } from '../quant/nbits-pack.js';
-import { quantizeMatrix, transpose } from '../quant/primitives.js';
-import { gptqQuantize, prepareGptq, type GptqHessian } from '../quant/gptq.js';
-import { ortGemm } from '../runtime/gemm.js';
+import { quantizeMatrix } from '../quant/primitives.js';
 import { rtnImportance, rtnQuantize, type BlockFormat, type BlockQuantized } from '../quant/rtn.js';
 import type { Gram } from '../quant/calibration/gram.js';
 import { CALIBRATION_METADATA } from '../quant/calibration/source.js';
 import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { emptyReport, journaledAsync, type PassResult, type QuantMethod, type TextPassContext } from './pass.js';
-import { requireSome, selectWeights, type SelectableConfig, type WeightSite } from './select.js';
-import { applyAwq, calibrationGrams, type WeightCalibration } from './weight-only-calibrate.js';
+import { requireSome, selectWeights, siteRows, type SelectableConfig, type WeightSite } from './select.js';
+import { applyAwq, calibrationGrams, GptqSession, type WeightCalibration } from './weight-only-calibrate.js';
 import { budgetCandidates, chooseFormats, type BudgetChoice, type BudgetTable, type SizeBudget } from './weight-budget.js';
 
 /** How the block codes are chosen (the format is the same for all). */
@@ -171,18 +169,13 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
   // Each Gram matrix (and its GPTQ preparation) is dropped after the last site that reads it.
   const lastUse = new Map<string, number>();
   sites.forEach((s, i) => { const k = inputOf(s); if (k) lastUse.set(k, i); });
-  // GPTQ: one Hessian preparation per (input, damping), shared by the layers reading that input.
-  const gemm = c.algorithm === 'gptq' ? await ortGemm(ctx.session) : null;
-  const hessians = new Map<string, Promise<GptqHessian>>();
+  const gptq = c.algorithm === 'gptq' ? await GptqSession.open(c, ctx.session) : null;
   const quantizeRows = async (site: WeightSite, rows: Float32Array, fmt: BlockFormat): Promise<BlockQuantized> => {
     const gram = gramOf(site);
     if (!gram || !needsCalibration(c)) return rtnQuantize(rows, site.outDim, site.inDim, fmt);
-    if (gemm) {
+    if (gptq) {
       const tied = c.embedding === 'shared' && sites.some((s) => s.op === 'Gather' && s.weight === site.weight);
-      const damp = tied ? Math.max(c.damp, c.tiedDamp) : c.damp;
-      const key = `${inputOf(site)}|${damp}`;
-      if (!hessians.has(key)) hessians.set(key, prepareGptq(gram.sum, site.inDim, { damp, actOrder: c.actOrder }, gemm.gemm));
-      return gptqQuantize(rows, site.outDim, site.inDim, fmt, await hessians.get(key)!, { actOrder: c.actOrder }, gemm.gemm);
+      return gptq.quantize(inputOf(site)!, gram, rows, site.outDim, fmt, tied);
     }
     if (!c.importance) return rtnQuantize(rows, site.outDim, site.inDim, fmt);
     const imp = new Float32Array(site.inDim);
@@ -200,9 +193,7 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
     let p = packed.get(key);
     if (!p) {
       const [b, scales, zp] = await journaledAsync(ctx, `${c.kind}|${algoKey}|${key}`, async () => {
-        const w = toFloat32(site.tensor).data as Float32Array;
-        const rows = site.inAxis === 1 ? w : transpose(w, site.rows, site.cols); // → [N, K]
-        const t = packNBits(await quantizeRows(site, rows, fmt));
+        const t = packNBits(await quantizeRows(site, siteRows(site), fmt));
         return t.zeroPoints ? [t.b, t.scales, t.zeroPoints] : [t.b, t.scales];
       });
       const base = `${site.weight.name}_Q${fmt.bits}`;
@@ -234,11 +225,11 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
     const input = inputOf(site);
     if (input && lastUse.get(input) === i) {
       grams.delete(input);
-      for (const k of [...hessians.keys()]) if (k.startsWith(`${input}|`)) hessians.delete(k);
+      gptq?.drop(input);
     }
   }
   bar?.done();
-  await gemm?.release();
+  await gptq?.release();
   g.removeDeadNodes();
   g.removeUnusedInitializers();
   g.sortTopologically();

@@ -1,3 +1,4 @@
+import { evenRows, outputError } from './output-error.js';
 import { rtnQuantize, dequantizeBlocks, type BlockFormat } from './rtn.js';
 
 /**
@@ -20,18 +21,14 @@ export function awqSearch(linears: { rows: Float32Array; n: number }[], k: numbe
   const rms = new Float64Array(k);
   for (let i = 0; i < k; i++) rms[i] = Math.sqrt(Math.max(gram[i * k + i], 0));
   // Evenly spaced rows of every linear: the error estimate costs sampleRows·K² per candidate.
-  const samples = linears.map(({ rows, n }) => {
-    const take = Math.min(n, sampleRows), out = new Float32Array(take * k);
-    for (let t = 0; t < take; t++) out.set(rows.subarray(Math.floor((t * n) / take) * k, Math.floor((t * n) / take) * k + k), t * k);
-    return { rows: out, n: take };
-  });
+  const samples = linears.map(({ rows, n }) => evenRows(rows, n, k, sampleRows));
   let best: AwqSearch | null = null;
   let rtnError = 0;
   for (let g = 0; g <= grid; g++) {
     const alpha = g / grid;
     const s = scalesFor(rms, alpha);
     let err = 0;
-    for (const { rows, n } of samples) err += outputError(rows, n, k, s, gram, fmt);
+    for (const { rows, n } of samples) err += scaledError(rows, n, k, s, gram, fmt);
     if (g === 0) rtnError = err;
     if (!best || err < best.error) best = { scales: s, alpha, rtnError, error: err };
   }
@@ -48,22 +45,11 @@ export function scalesFor(rms: Float64Array, alpha: number): Float32Array {
   return s;
 }
 
-/** Σ_rows Δ H Δᵀ for rows [n, K] quantized after scaling columns by s. */
-function outputError(rows: Float32Array, n: number, k: number, s: Float32Array, gram: Float32Array, fmt: BlockFormat): number {
+/** Σ_rows Δ H Δᵀ for rows [n, K] quantized after scaling columns by s (Ŵ = Q(W·s) / s). */
+function scaledError(rows: Float32Array, n: number, k: number, s: Float32Array, gram: Float32Array, fmt: BlockFormat): number {
   const scaled = new Float32Array(rows.length);
   for (let r = 0; r < n; r++) for (let i = 0; i < k; i++) scaled[r * k + i] = rows[r * k + i] * s[i];
   const dq = dequantizeBlocks(rtnQuantize(scaled, n, k, fmt));
-  const d = new Float64Array(k);
-  let total = 0;
-  for (let r = 0; r < n; r++) {
-    for (let i = 0; i < k; i++) d[i] = rows[r * k + i] - dq[r * k + i] / s[i];
-    for (let i = 0; i < k; i++) {
-      if (d[i] === 0) continue;
-      let hd = 0;
-      const hr = i * k;
-      for (let j = 0; j < k; j++) hd += gram[hr + j] * d[j];
-      total += d[i] * hd;
-    }
-  }
-  return total;
+  for (let r = 0; r < n; r++) for (let i = 0; i < k; i++) dq[r * k + i] /= s[i];
+  return outputError(rows, dq, n, k, gram);
 }
