@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { Graph, Model } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { createSession, ort } from '../runtime/session.js';
+import { hasVnni } from '../util/cpu.js';
 import { charTokenizer, randomTextFile } from '../testing/calibration.js';
 import { tinyGpt2 } from '../testing/random-decoder.js';
 import { loadModel } from '../load/index.js';
@@ -132,10 +133,13 @@ test('per-token activation scales: one MatMul equals the per-row int8 arithmetic
     await s.release();
     return out.y.data as Float32Array;
   };
-  const q = run(src, { activationScales: 'token', reduceRange: false }).model;
+  // Full-range weights only where the int8 kernel cannot saturate (VNNI); on AVX2-only CPUs the
+  // default −64..64 (see reduceRange): either way the by-hand arithmetic below must match exactly.
+  const full = hasVnni(), half = full ? 127 : 64;
+  const q = run(src, { activationScales: 'token', reduceRange: !full }).model;
   const got = await runY(q);
-  // By hand: weights int8 per output column (scale max|w|/127), activations int8 per row.
-  const wScale = Array.from({ length: N }, (_, n) => Math.max(...Array.from({ length: K }, (_, k) => Math.abs(wData[k * N + n]))) / 127);
+  // By hand: weights int8 per output column (scale max|w|/half), activations int8 per row.
+  const wScale = Array.from({ length: N }, (_, n) => Math.max(...Array.from({ length: K }, (_, k) => Math.abs(wData[k * N + n]))) / half);
   const wq = Array.from({ length: K * N }, (_, i) => Math.round(wData[i] / wScale[i % N]));
   for (let t = 0; t < T; t++) {
     const row = xData.subarray(t * K, (t + 1) * K);
@@ -148,9 +152,11 @@ test('per-token activation scales: one MatMul equals the per-row int8 arithmetic
     }
   }
   const exact = await runY(src);
-  const perTensor = await runY(run(src, { reduceRange: false }).model);
+  const perTensor = await runY(run(src, { reduceRange: !full }).model);
   const rowErr = (a: Float32Array, t: number) => Math.hypot(...Array.from({ length: N }, (_, n) => a[t * N + n] - exact[t * N + n]));
-  assert.ok(rowErr(got, 0) + rowErr(got, 2) < 0.2 * (rowErr(perTensor, 0) + rowErr(perTensor, 2)), 'rows without the outlier keep their precision');
+  // Measured ratio 0.15 with full-range weights, 0.23 with −64..64 ones (their own error is in both).
+  const bound = full ? 0.2 : 0.3;
+  assert.ok(rowErr(got, 0) + rowErr(got, 2) < bound * (rowErr(perTensor, 0) + rowErr(perTensor, 2)), 'rows without the outlier keep their precision');
   assert.throws(() => run(src, { activationScales: 'token', symmetric: false }), /symmetric weights/);
 });
 
@@ -160,7 +166,8 @@ test('dynamic-int8 GPTQ: same int8 format and size, logits closer to FP32 than R
   const ctx = { explain: () => {}, tokenizer: charTokenizer(vocab), session: { threads: 1 } };
   const ids = [Array.from({ length: 40 }, (_, i) => (i * 29 + 3) % vocab)];
   const ref = await logits(fp32, ids);
-  const cal = { calibration: randomTextFile(13, 5000), calibWindows: 8, calibCtx: 64, reduceRange: false, activationScales: 'token' as const };
+  // Full range only on VNNI (no int16 saturation); elsewhere the default 7-bit weights.
+  const cal = { calibration: randomTextFile(13, 5000), calibWindows: 8, calibCtx: 64, reduceRange: !hasVnni(), activationScales: 'token' as const };
   const rtn = run(fp32, cal).model;
   const gptq = (await dynamicInt8.run(fp32, { ...dynamicInt8Defaults, ...cal, algorithm: 'gptq' }, ctx)).model;
   const bytes = (m: Model) => m.graph.initializers().reduce((n, v) => n + v.constant!.byteLength, 0);
