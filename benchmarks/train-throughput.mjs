@@ -16,16 +16,16 @@ if (process.argv[2] === '--worker') {
   // One quantlab measurement in this process: 1 warm-up step, then `steps` timed steps.
   const mode = process.argv[3];
   const { loadModel } = await import('../dist/index.js');
-  const { Trainer, defaultTrainable } = await import('../dist/train/trainer.js');
-  const { insertFakeQuant, weightMatMuls, maxAbsRanges } = await import('../dist/train/fake-quant.js');
-  const { ort } = await import('../dist/runtime/session.js');
+  const { Trainer } = await import('../dist/train/trainer.js');
+  const { defaultTrainable } = await import('../dist/autodiff/trainable.js');
+  const { insertFakeQuant, weightMatMuls, maxAbsRanges } = await import('../dist/passes/fake-quant.js');
   const m = loadModel(model);
   let graph = m.graph({ kvCache: false });
   let params = defaultTrainable(graph), stop;
   const rnd = (s) => BigInt64Array.from({ length: batch * seq }, (_, i) => BigInt((Math.imul(i + 1, 2654435761) + s * 7919 >>> 0) % m.config.vocabSize));
   if (mode === 'qat') {
     const xs = [...new Set(weightMatMuls(graph).filter((n) => n.inputs[1].constant.dims[1] !== m.config.vocabSize).map((n) => n.inputs[0].name))];
-    const ranges = await maxAbsRanges(graph, xs, [{ input_ids: new ort.Tensor('int64', rnd(99).subarray(0, seq), [1, seq]) }], { threads });
+    const ranges = await maxAbsRanges(graph, xs, [Array.from(rnd(99).subarray(0, seq), Number)], { session: { threads } });
     const fq = insertFakeQuant(graph, { activationRanges: ranges });
     graph = fq.model;
     params = [...params, ...fq.activationScales];

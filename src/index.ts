@@ -3,6 +3,7 @@
  * config, evaluate (perplexity, KLD/top-1 against a reference, latency), run the whole benchmark,
  * export for transformers.js, generate with the in-place KV cache. Everything else is internal.
  */
+import './engine.js'; // registers the passes' engine (passes/engine.ts)
 export { loadModel, resolveModelSpec, type LoadedModel } from './load/index.js';
 export { loadDataset, type Dataset } from './data/index.js';
 export { METHODS, methodByKind } from './passes/registry.js';

@@ -41,3 +41,16 @@ test('no import cycles between modules (one direction of flow)', () => {
   assert.deepEqual(cycles, []);
   assert.ok(g.size > 100, `read ${g.size} modules`);
 });
+
+/** The layers below the runtime (graph, formats, algorithms, passes) and the ones above it. */
+const LOWER = ['util', 'ir', 'onnx', 'hf', 'data', 'arch', 'autodiff', 'load', 'quant', 'passes'];
+const UPPER = ['runtime', 'eval', 'train', 'bench', 'report', 'cli', 'export', 'engine.ts', 'index.ts'];
+
+test('the graph, algorithm and pass layers never import the runtime, evaluation or training at run time (they get an engine: passes/engine.ts)', () => {
+  const upward: string[] = [];
+  for (const [file, deps] of importGraph()) {
+    if (!LOWER.includes(file.split(path.sep)[0])) continue;
+    for (const d of deps) if (UPPER.includes(d.split(path.sep)[0])) upward.push(`${file} → ${d}`);
+  }
+  assert.deepEqual(upward, []);
+});

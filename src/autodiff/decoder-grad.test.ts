@@ -9,7 +9,7 @@ import { createSession, ort } from '../runtime/session.js';
 import { initDecoderWeights, tinyConfig } from '../train/init.js';
 import { buildGradientGraph, gradName, initializersToInputs } from './engine.js';
 import { toFloat64 } from './float64.js';
-import { gradCheck } from './gradcheck.js';
+import { gradCheck } from '../testing/gradcheck.js';
 import { addCrossEntropyLoss, nextTokenLabels } from './loss.js';
 
 // End to end: dNLL/dw of tiny random GPT-2 and Llama graphs (as buildDecoder makes them) against

@@ -5,7 +5,7 @@ import type { DType } from '../ir/dtype.js';
 import { Graph, Model, type Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { createSession, ort } from '../runtime/session.js';
-import { gradCheck } from './gradcheck.js';
+import { gradCheck } from '../testing/gradcheck.js';
 import { RULES } from './rules/index.js';
 
 // Every gradient rule against central finite differences, one tiny graph per case:

@@ -9,6 +9,7 @@ import { quantizeToFolder, resolveConfig, sourceInfo } from '../passes/quantize.
 import { methodByKind, METHODS } from '../passes/registry.js';
 import { UsageError } from '../util/errors.js';
 import { parseBudget } from '../passes/weight-budget.js';
+import '../engine.js'; // registers the passes' engine (passes/engine.ts)
 
 export const BASELINE = 'fp32';
 

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { InputError, UsageError } from '../util/errors.js';
 import type { Command } from './command.js';
 import { COMMANDS } from './registry.js';
+import '../engine.js'; // registers the passes' engine (passes/engine.ts)
 
 function help(cmd?: Command): string {
   if (!cmd) {

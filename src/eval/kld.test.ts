@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Graph, Model } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
-import { compareLogits, klDivergence, logSoftmax, QualityAccumulator } from './kld.js';
+import { klDivergence, logSoftmax } from '../util/logprob.js';
+import { compareLogits, QualityAccumulator } from './kld.js';
 import { evaluateLockstep } from './lockstep.js';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);

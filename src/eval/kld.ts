@@ -1,3 +1,5 @@
+import { klDivergence, logSoftmax } from '../util/logprob.js';
+
 /**
  * Quality of a quantized model against its FP32 reference on the same tokens, with llama.cpp's
  * definitions (`perplexity --kl-divergence`):
@@ -37,29 +39,6 @@ export interface QualityStats {
   /** ln PPL(variant) − ln PPL(reference) = mean of (nll − nll_ref), and its standard error (llama.cpp's "Mean ln(PPL(Q)/PPL(base))"). */
   delta_ln_ppl?: number;
   delta_ln_ppl_stderr?: number;
-}
-
-/** log-softmax of one row of logits, computed stably in float64. */
-export function logSoftmax(logits: ArrayLike<number>): Float64Array {
-  let m = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > m) m = logits[i];
-  let s = 0;
-  for (let i = 0; i < logits.length; i++) s += Math.exp(logits[i] - m);
-  const lse = m + Math.log(s);
-  const out = new Float64Array(logits.length);
-  for (let i = 0; i < logits.length; i++) out[i] = logits[i] - lse;
-  return out;
-}
-
-/** KL(ref ‖ q) from two rows of log-probabilities. */
-export function klDivergence(refLogp: ArrayLike<number>, logp: ArrayLike<number>): number {
-  if (refLogp.length !== logp.length) throw new Error(`vocabulary sizes differ: ${refLogp.length} vs ${logp.length}`);
-  let k = 0;
-  for (let i = 0; i < refLogp.length; i++) {
-    const p = Math.exp(refLogp[i]);
-    if (p > 0) k += p * (refLogp[i] - logp[i]);
-  }
-  return k;
 }
 
 function argmaxOf(xs: ArrayLike<number>): number {

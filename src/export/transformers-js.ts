@@ -13,6 +13,7 @@ import { sha256File, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 import { modelFileName, type DtypeSpec } from './dtypes.js';
 import { graphIo, transformersJsIoProblems, type GraphIo } from './io-check.js';
 import { webWarnings } from './web-compat.js';
+import '../engine.js'; // registers the passes' engine (passes/engine.ts)
 
 export const EXPORT_INDEX = 'quantlab_export.json';
 

@@ -11,6 +11,7 @@ import { encodeModel } from '../onnx/write.js';
 import { fixtureDir, idsTensor, readReference, relL2, runLogits } from '../testing/fixtures.js';
 import { dynamicInt8, dynamicInt8Defaults, type DynamicInt8Config } from './dynamic-int8.js';
 import type { PassContext, PassResult } from './pass.js';
+import '../engine.js'; // the passes' engine on onnxruntime
 
 // Tiny random GPT-2 (vocab 80, hidden 32, 2 layers, tied head) with PyTorch reference logits.
 const FIXTURE = 'gpt2-prefix';

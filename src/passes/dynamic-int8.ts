@@ -4,6 +4,7 @@ import { Tensor } from '../ir/tensor.js';
 import { quantizeMatrix, type QuantScheme } from '../quant/primitives.js';
 import { toFloat32 } from '../hf/safetensors.js';
 import { UsageError } from '../util/errors.js';
+import { engineOf } from './engine.js';
 import { emptyReport, journaled, type PassContext, type PassResult, type QuantMethod, type TextPassContext } from './pass.js';
 import { transpose } from '../quant/primitives.js';
 import { CALIBRATION_METADATA } from '../quant/calibration/source.js';
@@ -115,7 +116,7 @@ async function gptqWeights(input: Model, config: DynamicInt8Config, ctx: TextPas
   const cal = await calibrationGrams(input, sites, config, ctx, 'dynamic-int8 gptq');
   const linear = sites.filter((s) => s.op !== 'Gather');
   const readByMatmul = new Set(linear.map((s) => s.weight.name));
-  const gptq = await GptqSession.open(config, ctx.session);
+  const gptq = await GptqSession.open(config, engineOf(ctx, 'gptq'), ctx.session);
   const weights = new Map<string, { q: Int8Array; scale: Float32Array }>();
   const bar = new Progress('gptq', linear.length);
   try {

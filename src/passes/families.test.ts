@@ -8,6 +8,7 @@ import { fixtureDir, readReference, relL2, runLogits } from '../testing/fixtures
 import type { MethodConfig } from './pass.js';
 import { METHODS } from './registry.js';
 import type { TextPassContext } from './static-int8.js';
+import '../engine.js'; // the passes' engine on onnxruntime
 
 // Every registered method on one tiny checkpoint of each family (PyTorch-checked in
 // arch/families/families.test.ts): the pass must find every linear layer of the family's graph

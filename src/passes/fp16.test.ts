@@ -11,6 +11,7 @@ import { f16ToF32 } from '../util/half.js';
 import { runFp16, runFp16Method, toHalf, type Fp16Config } from './fp16.js';
 import { activationRanges } from './fp16-overflow.js';
 import { inferDtypes } from '../ir/types.js';
+import '../engine.js'; // the passes' engine on onnxruntime
 
 const cfg = tinyGpt2Config();
 const weights = randomGpt2Weights(cfg, 5);

@@ -4,7 +4,7 @@ import { Tensor } from '../ir/tensor.js';
 import { UsageError } from '../util/errors.js';
 import { f32ToBf16, f32ToF16 } from '../util/half.js';
 import { toFloat32 } from '../hf/safetensors.js';
-import { emptyReport, type MethodConfig, type PassContext, type PassResult, type QuantMethod } from './pass.js';
+import { emptyReport, modelCtx, type MethodConfig, type PassContext, type PassResult, type QuantMethod } from './pass.js';
 import { inferDtypes } from '../ir/types.js';
 import { activationRanges, type ActivationRange } from './fp16-overflow.js';
 import { loadCalibrationText } from '../quant/calibration/source.js';
@@ -204,9 +204,8 @@ export async function runFp16Method(model: Model, config: Fp16Config, ctx: TextC
   const ds = loadCalibrationText(c.calibration, c.calibSplit);
   const tokens = ctx.tokenizer.encode(ds.text.slice(0, 64 * c.calibTokens)).slice(0, c.calibTokens);
   // Windows no longer than the model's positions (recorded by the graph builder).
-  let win = 256;
-  try { win = Math.min(win, (JSON.parse(model.metadata['quantlab.config'] ?? '{}') as { maxPositions?: number }).maxPositions ?? win); } catch { /* keep 256 */ }
-  const { overflows, ranges, tokensRun } = await activationRanges(model, tokens, { limit: c.kind === 'fp16' ? FP16_MAX : BF16_MAX, ctx: win, maxWindows: Math.ceil(c.calibTokens / win) });
+  const win = Math.min(256, modelCtx(model) ?? 256);
+  const { overflows, ranges, tokensRun } = await activationRanges(model, tokens, { limit: c.kind === 'fp16' ? FP16_MAX : BF16_MAX, ctx: win, maxWindows: Math.ceil(c.calibTokens / win), engine: ctx.engine });
   const top = (xs: ActivationRange[]) => xs.slice(0, 3).map((o) => `${o.value} ${o.maxAbs.toPrecision(4)}`).join(', ');
   result.report.notes.push(overflows.length
     ? `overflow check (${ds.name}, ${tokensRun} tokens): ${overflows.length} activations exceed the ${c.kind} range: ${top(overflows)}`

@@ -1,6 +1,7 @@
 import type { Tensor } from '../ir/tensor.js';
 import type { Model } from '../ir/graph.js';
 import type { SessionOptions } from '../runtime/session.js';
+import type { PassEngine } from './engine.js';
 
 /** Every method's config is JSON data with a `kind`; the same string names the CLI method and the report row. */
 export interface MethodConfig { kind: string }
@@ -13,6 +14,8 @@ export interface PassContext {
    * when `key` was not made by an interrupted earlier run. Absent: compute every time.
    */
   journal?: { lookup(key: string): Tensor[] | null; record(key: string, tensors: Tensor[]): Tensor[] };
+  /** Runs models for the passes that calibrate, measure or train (default: the registered engine, passes/engine.ts). */
+  engine?: PassEngine;
 }
 
 /** The model's maximum positions, as the graph builder recorded them. */

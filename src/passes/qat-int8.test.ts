@@ -11,6 +11,7 @@ import { tinyGpt2 } from '../testing/random-decoder.js';
 import { UsageError } from '../util/errors.js';
 import { qatInt8, qatInt8Defaults, type QatInt8Config } from './qat-int8.js';
 import { staticInt8, staticInt8Defaults, type TextPassContext } from './static-int8.js';
+import '../engine.js'; // the passes' engine on onnxruntime
 
 const VOCAB = 96;
 const tokenizer = { encode: (s: string) => Array.from(s, (ch) => ch.charCodeAt(0) % VOCAB) };

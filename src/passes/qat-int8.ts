@@ -2,11 +2,12 @@ import type { Model } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { CALIBRATION_METADATA, loadCalibrationText } from '../quant/calibration/source.js';
 import type { CalibMethod } from '../quant/calibration/thresholds.js';
-import { TokenWindows } from '../train/data.js';
-import { insertFakeQuant } from '../train/fake-quant.js';
-import { defaultTrainable, Trainer } from '../train/trainer.js';
+import { defaultTrainable } from '../autodiff/trainable.js';
+import { TokenWindows } from '../data/token-windows.js';
 import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
+import { engineOf } from './engine.js';
+import { insertFakeQuant } from './fake-quant.js';
 import { emptyReport, type PassResult, type QuantMethod } from './pass.js';
 import type { SelectableConfig } from './select.js';
 import { modelCtx } from './pass.js';
@@ -113,7 +114,7 @@ export const qatInt8: QuantMethod<QatInt8Config> = {
     const data = new TokenWindows(tokens, seq, c.seed);
     const weights = defaultTrainable(p.base);
     const initialScale = new Map(fq.activationScales.map((n) => [n, fq.model.graph.mustValue(n).constant!.data[0] as number]));
-    const trainer = await Trainer.create(fq.model, {
+    const trainer = await engineOf(ctx, 'qat-int8').fineTuner(fq.model, {
       params: [...weights, ...(c.learnScales ? fq.activationScales : [])],
       stopGradient: fq.weightScales,
       lrScale: Object.fromEntries([...initialScale].map(([n, s0]) => [n, c.lr > 0 ? (c.scaleLr * s0) / c.lr : 0])),

@@ -1,9 +1,10 @@
 import { loadDataset } from '../data/index.js';
 import type { Model } from '../ir/graph.js';
-import { perplexity } from '../eval/perplexity.js';
 import { textWindows } from '../quant/calibration/collect.js';
 import { assertNotEvaluationText } from '../quant/calibration/source.js';
 import { Progress } from '../util/progress.js';
+import { engineOf } from './engine.js';
+import { modelCtx } from './pass.js';
 import { siteMacs } from './select.js';
 import type { Prepared, StaticInt8Config, TextPassContext } from './static-int8.js';
 
@@ -25,11 +26,12 @@ function heldOutTokens(text: string, windows: number, ctx: number, encode: (s: s
 export async function fallbackUnderBudget(p: Prepared, c: StaticInt8Config, ctx: TextPassContext, fp32: Model, build: BuildStaticInt8): Promise<FallbackResult> {
   const ds = loadDataset(c.calibration, c.fallbackSplit);
   assertNotEvaluationText(ds);
-  const ctxLen = p.sites.length ? (JSON.parse(fp32.metadata['quantlab.config'] ?? '{}').maxPositions ?? 512) : 512;
+  const ctxLen = modelCtx(fp32) ?? 512;
   const encode = (t: string) => ctx.tokenizer!.encode(t);
   const sensTokens = heldOutTokens(ds.text, c.sensitivityWindows, ctxLen, encode);
   const budgetTokens = heldOutTokens(ds.text, c.fallbackWindows, ctxLen, encode);
-  const ppl = async (m: Model, tokens: number[]) => (await perplexity(m, tokens, { ctx: ctxLen, stride: ctxLen, batchSize: 1, session: ctx.session })).perplexity;
+  const engine = engineOf(ctx, 'static-int8 fallback');
+  const ppl = (m: Model, tokens: number[]) => engine.perplexity(m, tokens, ctxLen, ctx.session);
   const notes: string[] = [];
 
   // The smoothed float model is the reference (it equals the source up to float rounding).

@@ -17,6 +17,7 @@ import { charTokenizer as charTokenizerFor, randomTextFile } from '../testing/ca
 import { UsageError } from '../util/errors.js';
 import { dynamicInt8, dynamicInt8Defaults } from './dynamic-int8.js';
 import { staticInt8, staticInt8Defaults, type StaticInt8Config, type TextPassContext } from './static-int8.js';
+import '../engine.js'; // the passes' engine on onnxruntime
 
 const VOCAB = 96;
 const charTokenizer = charTokenizerFor(VOCAB);

@@ -1,6 +1,7 @@
 import { cloneModel, type Model } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
-import { klDivergence, logSoftmax } from '../eval/kld.js';
+import { klDivergence, logSoftmax } from '../util/logprob.js';
+import { engineOf } from './engine.js';
 import { runProbe } from '../quant/calibration/collect.js';
 import type { Gram } from '../quant/calibration/gram.js';
 import { nbitsBytes } from '../quant/nbits-pack.js';
@@ -164,9 +165,9 @@ function withDequantized(model: Model, t: BudgetTable, f: BlockFormat): Model {
 async function forEachRow(model: Model, windows: ArrayLike<number>[], ctx: TextPassContext, onRow: (logits: Float32Array) => void): Promise<void> {
   const name = model.graph.value('logits') ? 'logits' : model.graph.outputs[0].name;
   await runProbe(model, windows, [name], () => {}, (_n, tensor) => {
-    const x = tensor.data as Float32Array, v = tensor.dims[tensor.dims.length - 1];
+    const x = tensor.data, v = tensor.dims[tensor.dims.length - 1];
     for (let o = 0; o < x.length; o += v) onRow(x.subarray(o, o + v));
-  }, { session: ctx.session });
+  }, { engine: engineOf(ctx, 'the size budget'), session: ctx.session });
 }
 
 /** The float model's log-probabilities at every position (float32, the reference the tables are measured against). */

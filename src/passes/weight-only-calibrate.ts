@@ -6,11 +6,11 @@ import { loadCalibrationText } from '../quant/calibration/source.js';
 import type { BlockFormat, BlockQuantized } from '../quant/rtn.js';
 import { gptqQuantize, prepareGptq, type GptqHessian } from '../quant/gptq.js';
 import type { Gemm } from '../quant/linalg.js';
-import { ortGemm } from '../runtime/gemm.js';
 import type { SessionOptions } from '../runtime/session.js';
 import { foldScales, smoothGroups } from '../quant/smoothquant.js';
 import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
+import { engineOf, type PassEngine } from './engine.js';
 import { modelCtx, type TextPassContext } from './pass.js';
 import { siteRows, type WeightSite } from './select.js';
 
@@ -35,7 +35,7 @@ export class GptqSession {
   private readonly hessians = new Map<string, Promise<GptqHessian>>();
   private constructor(private readonly engine: { gemm: Gemm; release: () => Promise<void> }, private readonly c: GptqSettings) {}
 
-  static async open(c: GptqSettings, session?: SessionOptions): Promise<GptqSession> { return new GptqSession(await ortGemm(session), c); }
+  static async open(c: GptqSettings, engine: PassEngine, session?: SessionOptions): Promise<GptqSession> { return new GptqSession(await engine.gemm(session), c); }
 
   /** `rows` [N, K] of a layer reading `input` (whose Gram matrix is `gram`). */
   async quantize(input: string, gram: Gram, rows: Float32Array, n: number, fmt: BlockFormat, tied: boolean): Promise<BlockQuantized> {
@@ -65,7 +65,7 @@ export async function calibrationGrams(model: Model, sites: WeightSite[], c: Wei
   const inputs = new Map<string, number>();
   for (const s of sites) if (s.op !== 'Gather') inputs.set(s.node.inputs[0]!.name, s.inDim);
   const bar = new Progress('calibration (XᵀX)', windows.length);
-  const grams = await collectGrams(model, windows, [...inputs].map(([name, k]) => ({ name, k })), { session: ctx.session, onProgress: (d, t) => bar.update(d, t) });
+  const grams = await collectGrams(model, windows, [...inputs].map(([name, k]) => ({ name, k })), { engine: engineOf(ctx, method), session: ctx.session, onProgress: (d, t) => bar.update(d, t) });
   bar.done();
   const record = JSON.stringify({ dataset: ds.name, sha256: ds.sha256, windows: windows.length, ctx: len, method });
   return { grams, record, windows, note: `calibration: ${ds.name} (sha256 ${ds.sha256.slice(0, 12)}…), ${windows.length} windows of ${len} tokens` };

@@ -18,6 +18,7 @@ import { selectWeights } from './select.js';
 import { cloneModel } from '../ir/graph.js';
 import { scalesFor } from '../quant/awq.js';
 import { foldScales, smoothGroups } from '../quant/smoothquant.js';
+import '../engine.js'; // the passes' engine on onnxruntime
 
 const cfg = tinyGpt2Config();
 const weights = randomGpt2Weights(cfg, 3);

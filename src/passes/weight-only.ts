@@ -8,6 +8,7 @@ import type { Gram } from '../quant/calibration/gram.js';
 import { CALIBRATION_METADATA } from '../quant/calibration/source.js';
 import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
+import { engineOf } from './engine.js';
 import { emptyReport, journaledAsync, type PassResult, type QuantMethod, type TextPassContext } from './pass.js';
 import { requireSome, selectWeights, siteRows, type SelectableConfig, type WeightSite } from './select.js';
 import { applyAwq, calibrationGrams, GptqSession, type WeightCalibration } from './weight-only-calibrate.js';
@@ -169,7 +170,7 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
   // Each Gram matrix (and its GPTQ preparation) is dropped after the last site that reads it.
   const lastUse = new Map<string, number>();
   sites.forEach((s, i) => { const k = inputOf(s); if (k) lastUse.set(k, i); });
-  const gptq = c.algorithm === 'gptq' ? await GptqSession.open(c, ctx.session) : null;
+  const gptq = c.algorithm === 'gptq' ? await GptqSession.open(c, engineOf(ctx, 'gptq'), ctx.session) : null;
   const quantizeRows = async (site: WeightSite, rows: Float32Array, fmt: BlockFormat): Promise<BlockQuantized> => {
     const gram = gramOf(site);
     if (!gram || !needsCalibration(c)) return rtnQuantize(rows, site.outDim, site.inDim, fmt);

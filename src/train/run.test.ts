@@ -8,7 +8,8 @@ import { loadModel } from '../load/index.js';
 import { createSession, ort } from '../runtime/session.js';
 import { fixtureDir } from '../testing/fixtures.js';
 import { writeModelFolder } from './checkpoint.js';
-import { defaultTrainable, Trainer } from './trainer.js';
+import { defaultTrainable } from '../autodiff/trainable.js';
+import { Trainer } from './trainer.js';
 import { trainRun, type TrainRunOptions } from './run.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'quantlab-train-'));

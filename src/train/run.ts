@@ -6,7 +6,7 @@ import { loadModel } from '../load/index.js';
 import { writeJsonAtomic } from '../util/fsx.js';
 import { UsageError } from '../util/errors.js';
 import { findCheckpoint, readCheckpoint, saveCheckpoint, type TrainState, writeModelFolder } from './checkpoint.js';
-import { TokenWindows } from './data.js';
+import { TokenWindows } from '../data/token-windows.js';
 import { Trainer } from './trainer.js';
 
 export interface TrainRunOptions {

@@ -1,5 +1,4 @@
-import { isRopeTable } from '../arch/rope.js';
-import { isBuilderConstant } from '../ir/builder.js';
+import { defaultTrainable } from '../autodiff/trainable.js';
 import { addCrossEntropyLoss, nextTokenLabels } from '../autodiff/loss.js';
 import { buildGradientGraph, gradName } from '../autodiff/engine.js';
 import { cloneModel, type Model } from '../ir/graph.js';
@@ -28,13 +27,6 @@ export interface TrainerOptions {
 export interface StepResult { step: number; loss: number; gradNorm: number; lr: number }
 
 const IGNORE = -100;
-
-/** Float initializers a decoder trains by default. */
-export function defaultTrainable(m: Model): string[] {
-  return m.graph.initializers()
-    .filter((v) => v.constant!.dtype === 'float32' && v.constant!.dims.length >= 1 && !isRopeTable(v.name) && !isBuilderConstant(v.name))
-    .map((v) => v.name);
-}
 
 /**
  * Next-token training of a decoder graph (either form) on onnxruntime: one session computes the

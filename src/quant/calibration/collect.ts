@@ -1,6 +1,6 @@
 import { cloneModel, type Graph, type Model } from '../../ir/graph.js';
-import { DecoderRunner } from '../../runtime/decoder.js';
-import type { ort, SessionOptions } from '../../runtime/session.js';
+import type { PassEngine, RunTensor } from '../../passes/engine.js';
+import type { SessionOptions } from '../../runtime/session.js';
 import { ChannelAbsMax, StreamingHistogram } from './histogram.js';
 
 /** Statistics of one activation tensor. */
@@ -16,6 +16,7 @@ export interface CollectOptions {
   /** Of those, the ones that also need per-channel max |x| (SmoothQuant). */
   channelTensors?: string[];
   bins?: number;
+  engine: PassEngine;
   session?: SessionOptions;
   onProgress?: (done: number, total: number) => void;
 }
@@ -30,7 +31,7 @@ export async function collectActivationStats(model: Model, windows: ArrayLike<nu
   const stats = new Map<string, ActivationStats>();
   for (const t of opts.tensors) stats.set(t, { hist: new StreamingHistogram(opts.bins ?? 2048) });
   await runProbe(model, windows, opts.tensors, () => {}, (name, tensor) => {
-    const data = tensor.data as Float32Array;
+    const data = tensor.data;
     const s = stats.get(name)!;
     s.hist.add(data);
     if (channelSet.has(name)) {
@@ -50,8 +51,8 @@ export async function collectActivationStats(model: Model, windows: ArrayLike<nu
  */
 export async function runProbe(
   model: Model, windows: ArrayLike<number>[], outputs: string[], extend: (g: Graph) => void,
-  onValue: (name: string, tensor: ort.Tensor) => void,
-  opts: { session?: SessionOptions; onProgress?: (done: number, total: number) => void; batchTokens?: number } = {},
+  onValue: (name: string, tensor: RunTensor) => void,
+  opts: { engine: PassEngine; session?: SessionOptions; onProgress?: (done: number, total: number) => void; batchTokens?: number },
 ): Promise<void> {
   const probe = cloneModel(model);
   const g = probe.graph;
@@ -64,7 +65,7 @@ export async function runProbe(
   }
   g.removeDeadNodes();
   g.removeUnusedInitializers();
-  const runner = await DecoderRunner.create(probe, opts.session);
+  const runner = await opts.engine.open(probe, opts.session);
   try {
     // Equal-length windows run together up to batchTokens (fewer, larger GEMMs and fetches).
     for (let i = 0; i < windows.length;) {
@@ -73,8 +74,8 @@ export async function runProbe(
       while (j < windows.length && windows[j].length === len && (j - i + 1) * len <= (opts.batchTokens ?? 0)) j++;
       const ids = new BigInt64Array((j - i) * len);
       for (let w = i; w < j; w++) for (let t = 0; t < len; t++) ids[(w - i) * len + t] = BigInt(windows[w][t]);
-      const out = await runner.run(ids, j - i, {}, outputs);
-      for (const name of outputs) onValue(name, out[name] as ort.Tensor);
+      const out = await runner.run(ids, j - i, outputs);
+      for (const name of outputs) onValue(name, out[name]);
       i = j;
       opts.onProgress?.(i, windows.length);
     }

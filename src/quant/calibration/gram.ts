@@ -1,5 +1,6 @@
 import type { Model } from '../../ir/graph.js';
 import { Builder } from '../../ir/builder.js';
+import type { PassEngine } from '../../passes/engine.js';
 import type { SessionOptions } from '../../runtime/session.js';
 import { runProbe } from './collect.js';
 
@@ -14,6 +15,7 @@ export interface Gram {
 }
 
 export interface GramOptions {
+  engine: PassEngine;
   session?: SessionOptions;
   onProgress?: (done: number, total: number) => void;
   /** Most bytes of Gram matrices held by one probe run; more inputs re-run the windows (default 1 GiB). */
@@ -25,7 +27,7 @@ export interface GramOptions {
  * window's XᵀX as a Gemm (transA) inside the probe graph (T·K² flops at GEMM speed, K² floats back), and
  * only the sums are kept: memory is the Gram matrices, not the activations.
  */
-export async function collectGrams(model: Model, windows: ArrayLike<number>[], inputs: { name: string; k: number }[], opts: GramOptions = {}): Promise<Map<string, Gram>> {
+export async function collectGrams(model: Model, windows: ArrayLike<number>[], inputs: { name: string; k: number }[], opts: GramOptions): Promise<Map<string, Gram>> {
   const out = new Map<string, Gram>();
   const budget = opts.chunkBytes ?? 2 ** 30;
   const chunks: { name: string; k: number }[][] = [];
@@ -49,9 +51,9 @@ export async function collectGrams(model: Model, windows: ArrayLike<number>[], i
     }, (name, t) => {
       const i = gramOf.get(name)!;
       const gram = out.get(i.name)!;
-      const d = t.data as Float32Array;
+      const d = t.data;
       for (let j = 0; j < d.length; j++) gram.sum[j] += d[j];
-    }, { session: { ...opts.session, prepack: false }, batchTokens: 2048, onProgress: opts.onProgress && ((d) => opts.onProgress!(c * windows.length + d, total)) });
+    }, { engine: opts.engine, session: { ...opts.session, prepack: false }, batchTokens: 2048, onProgress: opts.onProgress && ((d) => opts.onProgress!(c * windows.length + d, total)) });
   }
   let tokens = 0;
   for (const w of windows) tokens += w.length;

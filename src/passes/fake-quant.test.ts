@@ -3,9 +3,11 @@ import { test } from 'node:test';
 import { buildDecoder } from '../arch/decoder.js';
 import { chooseParams, dequantize, quantize, type QuantScheme } from '../quant/primitives.js';
 import { createSession, ort } from '../runtime/session.js';
+import { defaultTrainable } from '../autodiff/trainable.js';
+import '../engine.js';
+import { initDecoderWeights, tinyConfig } from '../train/init.js';
+import { Trainer } from '../train/trainer.js';
 import { insertFakeQuant, maxAbsRanges, weightMatMuls } from './fake-quant.js';
-import { initDecoderWeights, tinyConfig } from './init.js';
-import { defaultTrainable, Trainer } from './trainer.js';
 
 const B = 4, T = 16;
 
@@ -43,7 +45,7 @@ test('quantization-aware training: a fake-quantized tiny GPT-2 learns, activatio
   const cfg = tinyConfig('gpt2');
   const dec = buildDecoder(cfg, initDecoderWeights(cfg, { seed: 3 }), { kvCache: false });
   const inputs = [...new Set(weightMatMuls(dec).map((n) => n.inputs[0]!.name))];
-  const ranges = await maxAbsRanges(dec, inputs, [0, 1].map((s) => ({ input_ids: new ort.Tensor('int64', batchOf(s, cfg.vocabSize), [B, T]) })), { threads: 1 });
+  const ranges = await maxAbsRanges(dec, inputs, [0, 1].flatMap((s) => Array.from({ length: B }, (_, r) => Array.from(batchOf(s, cfg.vocabSize).subarray(r * T, (r + 1) * T), Number))), { session: { threads: 1 } });
   const fq = insertFakeQuant(dec, { activationRanges: ranges });
   assert.equal(fq.activationScales.length, inputs.length);
   const params = [...defaultTrainable(fq.model), ...fq.activationScales];

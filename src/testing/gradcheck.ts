@@ -1,6 +1,6 @@
 import type { Model } from '../ir/graph.js';
 import { createSession, ort } from '../runtime/session.js';
-import { buildGradientGraph, gradName } from './engine.js';
+import { buildGradientGraph, gradName } from '../autodiff/engine.js';
 
 export type FloatArray = Float32Array | Float64Array;
 

@@ -1,8 +1,10 @@
 import { Builder } from '../ir/builder.js';
 import { cloneModel, type Model, type Node, type Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
-import { createSession, ort, type SessionOptions } from '../runtime/session.js';
+import { runProbe } from '../quant/calibration/collect.js';
+import type { SessionOptions } from '../runtime/session.js';
 import { UsageError } from '../util/errors.js';
+import { engineOf, type PassEngine } from './engine.js';
 
 export interface FakeQuantOptions {
   /**
@@ -114,26 +116,13 @@ export function insertFakeQuant(input: Model, opts: FakeQuantOptions = {}): Fake
   return { model, activationScales, activationOf, weightScales, nodes: nodes.map((x) => x.name) };
 }
 
-/** max |x| of each named value over some inputs (one forward pass per feed): calibration for activation scales. */
-export async function maxAbsRanges(m: Model, values: string[], feeds: Record<string, ort.Tensor>[], session?: SessionOptions): Promise<Map<string, number>> {
-  const probe = cloneModel(m);
-  for (const v of values) {
-    const val = probe.graph.mustValue(v);
-    val.type ??= { dtype: 'float32' };
-    probe.graph.markOutput(val);
-  }
-  const s = await createSession(probe, session);
+/** max |x| of each named value over token windows (the one activation probe): calibration for activation scales. */
+export async function maxAbsRanges(m: Model, values: string[], windows: ArrayLike<number>[], opts: { engine?: PassEngine; session?: SessionOptions } = {}): Promise<Map<string, number>> {
   const out = new Map<string, number>(values.map((v) => [v, 0]));
-  try {
-    for (const f of feeds) {
-      const r = await s.run(f, values);
-      for (const v of values) {
-        const d = r[v].data as Float32Array;
-        let mx = out.get(v)!;
-        for (let i = 0; i < d.length; i++) { const a = Math.abs(d[i]); if (a > mx) mx = a; }
-        out.set(v, mx);
-      }
-    }
-  } finally { await s.release(); }
+  await runProbe(m, windows, values, () => {}, (v, t) => {
+    let mx = out.get(v)!;
+    for (let i = 0; i < t.data.length; i++) { const a = Math.abs(t.data[i]); if (a > mx) mx = a; }
+    out.set(v, mx);
+  }, { engine: engineOf(opts, 'maxAbsRanges'), session: opts.session });
   return out;
 }

@@ -1,0 +1,24 @@
+import { perplexity } from './eval/perplexity.js';
+import { registerPassEngine, type PassEngine, type RunTensor } from './passes/engine.js';
+import { DecoderRunner } from './runtime/decoder.js';
+import { ortGemm } from './runtime/gemm.js';
+import { Trainer } from './train/trainer.js';
+
+/** The passes' engine on onnxruntime (runtime/), eval/ and train/; registered on import. */
+export const onnxEngine: PassEngine = {
+  async open(model, session) {
+    const runner = await DecoderRunner.create(model, session);
+    return {
+      async run(ids, batch, outputs) {
+        const out = await runner.run(ids, batch, {}, outputs);
+        return Object.fromEntries(outputs.map((n) => [n, out[n] as unknown as RunTensor]));
+      },
+      release: () => runner.release(),
+    };
+  },
+  gemm: (session) => ortGemm(session),
+  perplexity: async (model, tokens, ctx, session) => (await perplexity(model, tokens, { ctx, stride: ctx, batchSize: 1, session })).perplexity,
+  fineTuner: (model, opts) => Trainer.create(model, opts),
+};
+
+registerPassEngine(onnxEngine);
