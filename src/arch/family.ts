@@ -112,6 +112,9 @@ const IGNORED = /(^|\.)rotary_emb\.inv_freq$|\.attn\.(masked_)?bias$/;
  * type, converted to the graph layout; a tensor the config does not account for is refused.
  */
 export function loadWeights(family: Family, cfg: DecoderConfig, tensors: Map<string, Tensor>, file: string): DecoderWeights {
+  // Every layer has tensors: a layer count the checkpoint cannot hold is refused before the
+  // per-layer tensor table (sized by the config) is built.
+  if (cfg.numLayers > tensors.size) throw new InputError(file, `holds ${tensors.size} tensors, too few for the ${cfg.numLayers} layers config.json declares`);
   const used = new Set<string>();
   const resolve = (name: string) => [name, ...(family.aliases?.(name) ?? [])].find((n) => tensors.has(n));
   let specs = family.tensors(cfg);
@@ -161,6 +164,13 @@ function sameBytes(x: Tensor, y: Tensor): boolean {
 export function requireNumber(c: Record<string, unknown>, k: string, file: string, dflt?: number): number {
   const v = c[k] ?? dflt;
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new InputError(file, `missing or invalid '${k}'`);
+  return v;
+}
+
+/** A size or count field (vocab, width, layers, heads, positions): a positive whole number. */
+export function requireCount(c: Record<string, unknown>, k: string, file: string, dflt?: number): number {
+  const v = requireNumber(c, k, file, dflt);
+  if (!Number.isSafeInteger(v) || v < 1) throw new InputError(file, `'${k}' must be a positive whole number, got ${v}`);
   return v;
 }
 

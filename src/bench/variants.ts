@@ -76,15 +76,20 @@ export function parseMethods(list: string[]): string[] {
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
-/** A finished variant folder for this source and config (quantlab.json is written last), or null. */
-function cachedRecord(dir: string, model: LoadedModel, config: MethodConfig): QuantizedRecord | null {
+/**
+ * A finished variant folder for this source hash and config (quantlab.json is written last), or null:
+ * absent, unreadable, for another source or config, or naming files that are not there — the variant
+ * is then made again. Every field read is checked (the record is a file anyone can edit).
+ */
+export function cachedRecord(dir: string, hash: string, config: MethodConfig): QuantizedRecord | null {
   const file = path.join(dir, 'quantlab.json');
-  if (!fs.existsSync(file)) return null;
-  try {
-    const r = JSON.parse(fs.readFileSync(file, 'utf8')) as QuantizedRecord;
-    if (r.source?.hash !== model.hash || !sameJson(r.method, config)) return null;
-    return fs.existsSync(path.join(dir, r.model.file)) ? r : null;
-  } catch { return null; }
+  let r: QuantizedRecord;
+  try { r = JSON.parse(fs.readFileSync(file, 'utf8')) as QuantizedRecord; } catch { return null; }
+  if (!r || typeof r !== 'object' || r.source?.hash !== hash || !sameJson(r.method, config)) return null;
+  const m = r.model as Partial<QuantizedRecord['model']> | undefined;
+  if (typeof m?.file !== 'string' || !m.files || typeof m.files !== 'object' || Array.isArray(m.files)) return null;
+  const inside = (f: string) => { const p = path.resolve(dir, f); return p.startsWith(path.resolve(dir) + path.sep) && fs.existsSync(p); };
+  return inside(m.file) && filesOf(dir, r).every(inside) ? r : null;
 }
 
 function filesOf(dir: string, r: QuantizedRecord): string[] {
@@ -101,7 +106,7 @@ export async function prepareVariant(model: LoadedModel, method: string, variant
   const config = spec.config;
   const summary = method === BASELINE ? 'unquantized FP32 baseline (the KV-cache graph as built)' : methodByKind(config.kind)!.summary;
   const dir = path.join(variantsDir, spec.dir);
-  const hit = cachedRecord(dir, model, config);
+  const hit = cachedRecord(dir, model.hash, config);
   if (hit) {
     const timing = hit.timing as { pass_ms?: number } | undefined;
     return { method, config, summary, dir, files: filesOf(dir, hit), model: readModel(path.join(dir, hit.model.file)), record: hit, cached: true, quantizeS: timing?.pass_ms !== undefined ? timing.pass_ms / 1000 : null };

@@ -22,14 +22,27 @@ export function textDataset(name: string, text: string, source: string): Dataset
 
 /** A plain UTF-8 text file. */
 export function fileDataset(file: string): Dataset {
-  let text: string;
-  try { text = fs.readFileSync(file, 'utf8'); } catch (e) {
+  let bytes: Buffer;
+  try { bytes = fs.readFileSync(file); } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file (and not a known dataset: brown, wikitext2)' : code === 'EISDIR' ? 'is a folder, expected a text file' : `cannot read dataset file (${code ?? e})`;
     throw new InputError(file, why);
   }
+  // A text, not bytes read as one: invalid UTF-8 or NUL bytes would be scored as replacement characters.
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) throw new InputError(file, `not a text file (NUL byte at offset ${nul})`);
+  let text: string;
+  try { text = new TextDecoder('utf-8', { fatal: true }).decode(bytes); } catch { throw new InputError(file, `not valid UTF-8 (at byte ${firstInvalidUtf8(bytes)})`); }
   if (!text.trim()) throw new InputError(file, 'dataset file is empty');
   return textDataset(file, text, file);
+}
+
+/** Offset of the first byte where `b` stops being valid UTF-8 (binary search on the fatal decoder). */
+function firstInvalidUtf8(b: Uint8Array): number {
+  const valid = (n: number) => { try { new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(0, n), { stream: true }); return true; } catch { return false; } };
+  let lo = 0, hi = b.length;
+  while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (valid(mid)) lo = mid; else hi = mid - 1; }
+  return lo;
 }
 
 /** Bundled data lives in <package root>/data; this file is at <root>/{dist,src}/data/index.*. */

@@ -20,7 +20,7 @@ export interface FileSelection {
 
 /**
  * Pick the files to download from a repo listing, or say in one line why there are none.
- * Shards of a sharded checkpoint are chosen after reading the index (see shardsFromIndex).
+ * Shards of a sharded checkpoint are chosen after reading the index (see shard-index.ts).
  */
 export function selectModelFiles(listing: string[], id: string): FileSelection | string {
   const has = new Set(listing);
@@ -38,14 +38,6 @@ export function selectModelFiles(listing: string[], id: string): FileSelection |
 /** External-data files that belong to an ONNX graph: 'x.onnx_data', 'x.onnx.data', 'x.onnx_data_1', ... */
 export function externalData(listing: string[], onnx: string): string[] {
   return listing.filter((f) => f !== onnx && f.startsWith(onnx) && /^(_data|\.data)(_\d+)?$/.test(f.slice(onnx.length))).sort();
-}
-
-/** The shard file names a safetensors index refers to, sorted and unique. */
-export function shardsFromIndex(indexJson: string, file: string): string[] {
-  let weightMap: unknown;
-  try { weightMap = (JSON.parse(indexJson) as { weight_map?: unknown }).weight_map; } catch { weightMap = undefined; }
-  if (!weightMap || typeof weightMap !== 'object') throw new Error(`${file}: not a safetensors index (no weight_map)`);
-  return [...new Set(Object.values(weightMap as Record<string, string>))].sort();
 }
 
 /** Match a requested file name or a simple '*' glob against the listing. */

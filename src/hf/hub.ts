@@ -4,7 +4,8 @@ import path from 'node:path';
 import { InputError, UsageError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/fsx.js';
 import { describeNetworkError, downloadFile, HttpStatusError, serverMessage } from './download.js';
-import { matchFiles, selectModelFiles, shardsFromIndex } from './hub-files.js';
+import { matchFiles, selectModelFiles } from './hub-files.js';
+import { parseShardIndex } from './shard-index.js';
 
 export interface DownloadProgress {
   /** File being downloaded (repo-relative). */
@@ -136,7 +137,7 @@ export async function downloadModel(id: string, opts: DownloadOptions = {}): Pro
   // A sharded checkpoint names its shards in the index, which we only have now.
   if (files.includes('model.safetensors.index.json') && !opts.files?.length) {
     const indexFile = path.join(folder, 'model.safetensors.index.json');
-    const shards = shardsFromIndex(fs.readFileSync(indexFile, 'utf8'), indexFile);
+    const { shards } = parseShardIndex(fs.readFileSync(indexFile, 'utf8'), indexFile);
     const absent = shards.filter((s) => !listing.includes(s));
     if (absent.length) throw new InputError(id, `the safetensors index names shards the repo lacks: ${absent.join(', ')}`);
     for (const s of shards) safeRelative(s, id);

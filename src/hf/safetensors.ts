@@ -3,6 +3,7 @@ import path from 'node:path';
 import { type DType, viewAs } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
 import { halfArrayToF32 } from '../util/half.js';
+import { parseShardIndex } from './shard-index.js';
 import { InputError } from '../util/errors.js';
 import { readFully, writeFileAtomic } from '../util/fsx.js';
 
@@ -87,18 +88,14 @@ export function readModelWeights(dir: string): Map<string, Tensor> {
   if (fs.existsSync(single)) return readSafetensors(single).tensors;
   const indexFile = path.join(dir, 'model.safetensors.index.json');
   if (!fs.existsSync(indexFile)) throw new InputError(dir, 'no model.safetensors or model.safetensors.index.json in this folder');
-  let index: { weight_map: Record<string, string> };
-  try { index = JSON.parse(fs.readFileSync(indexFile, 'utf8')); } catch {
-    throw new InputError(indexFile, 'not valid JSON');
-  }
-  if (!index.weight_map) throw new InputError(indexFile, 'has no weight_map');
+  const index = parseShardIndex(fs.readFileSync(indexFile, 'utf8'), indexFile);
   const out = new Map<string, Tensor>();
-  for (const shard of new Set(Object.values(index.weight_map))) {
+  for (const shard of index.shards) {
     const shardPath = path.join(dir, shard);
-    if (path.relative(dir, shardPath).startsWith('..')) throw new InputError(indexFile, `shard '${shard}' points outside the model folder`);
+    if (!fs.existsSync(shardPath)) throw new InputError(indexFile, `shard '${shard}' is missing from the folder`);
     for (const [k, v] of readSafetensors(shardPath).tensors) out.set(k, v);
   }
-  for (const name of Object.keys(index.weight_map)) {
+  for (const name of index.weightMap.keys()) {
     if (!out.has(name)) throw new InputError(indexFile, `tensor '${name}' is listed in the index but missing from its shard`);
   }
   return out;

@@ -29,13 +29,16 @@ export function loadTokenizer(dir: string): TextTokenizer {
   const cfgFile = path.join(dir, 'tokenizer_config.json');
   const tc = fs.existsSync(cfgFile) ? readJson(cfgFile) : {};
   let tok: Tokenizer;
-  try { tok = new Tokenizer(tj, tc); } catch (e) { throw new InputError(file, `cannot build tokenizer (${(e as Error).message})`); }
+  try { tok = new Tokenizer(tj, tc); } catch (e) { throw new InputError(file, `cannot build tokenizer (${oneLine(e)})`); }
   const raw = fs.readFileSync(file);
   const id = `tokenizer.json sha256:${createHashHex(raw).slice(0, 16)}`;
+  let bos: number | undefined;
+  try { bos = bosOf(tok, tc); } catch (e) { throw new InputError(file, `cannot encode text (${oneLine(e)})`); }
   return {
-    id, bos: bosOf(tok, tc),
-    encode: (text) => tok.encode(text, { add_special_tokens: false }).ids,
-    decode: (ids) => tok.decode(ids, { skip_special_tokens: false }),
+    id, bos,
+    // A tokenizer.json that builds can still fail on a text: say which file, in one line.
+    encode: (text) => { try { return tok.encode(text, { add_special_tokens: false }).ids; } catch (e) { throw new InputError(file, `cannot encode text (${oneLine(e)})`); } },
+    decode: (ids) => { if (!ids.length) return ''; try { return tok.decode(ids, { skip_special_tokens: false }); } catch (e) { throw new InputError(file, `cannot decode ids (${oneLine(e)})`); } },
   };
 }
 
@@ -51,6 +54,8 @@ function bosOf(tok: Tokenizer, tc: Record<string, unknown>): number | undefined 
   }
   return undefined;
 }
+
+const oneLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0];
 
 import { createHash } from 'node:crypto';
 function createHashHex(b: Uint8Array): string { return createHash('sha256').update(b).digest('hex'); }

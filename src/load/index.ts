@@ -1,3 +1,4 @@
+import { parseShardIndex } from '../hf/shard-index.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { decoderBuilder, decoderConfig, type DecoderConfig, type GraphForm } from '../arch/index.js';
@@ -72,8 +73,8 @@ function loadSafetensors(dir: string): LoadedModel {
 }
 
 function shardFiles(dir: string): string[] {
-  const index = JSON.parse(fs.readFileSync(path.join(dir, 'model.safetensors.index.json'), 'utf8')) as { weight_map: Record<string, string> };
-  return [...new Set(Object.values(index.weight_map))].sort().map((f) => path.join(dir, f));
+  const file = path.join(dir, 'model.safetensors.index.json');
+  return parseShardIndex(fs.readFileSync(file, 'utf8'), file).shards.map((f) => path.join(dir, f));
 }
 
 function loadOnnx(file: string, dir: string): LoadedModel {

@@ -1,6 +1,6 @@
 import { InputError } from '../../util/errors.js';
 import type { CheckpointTensor, Family, Init } from '../family.js';
-import { normTensors, requireNumber } from '../family.js';
+import { normTensors, requireCount, requireNumber } from '../family.js';
 
 const P = 'transformer.';
 
@@ -15,15 +15,17 @@ export const gpt2: Family = {
   modelTypes: ['gpt2'],
   config(c, file) {
     const num = (k: string, dflt?: number) => requireNumber(c, k, file, dflt);
-    const hidden = num('n_embd');
-    const heads = num('n_head');
+    const count = (k: string, dflt?: number) => requireCount(c, k, file, dflt);
+    const hidden = count('n_embd');
+    const heads = count('n_head');
+    if (hidden % heads) throw new InputError(file, `n_embd ${hidden} is not a multiple of n_head ${heads}`);
     const act = String(c.activation_function ?? 'gelu_new');
     const activation = ({ gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', gelu: 'gelu', relu: 'relu' } as const)[act];
     if (!activation) throw new InputError(file, `unsupported activation_function '${act}' (gelu_new, gelu, relu)`);
     return {
-      arch: 'gpt2', vocabSize: num('vocab_size'), hiddenSize: hidden, numLayers: num('n_layer'), numHeads: heads, numKvHeads: heads,
-      headDim: hidden / heads, intermediateSize: typeof c.n_inner === 'number' ? c.n_inner : 4 * hidden,
-      maxPositions: num('n_positions', 1024), norm: 'layernorm', normEps: num('layer_norm_epsilon', 1e-5), activation,
+      arch: 'gpt2', vocabSize: count('vocab_size'), hiddenSize: hidden, numLayers: count('n_layer'), numHeads: heads, numKvHeads: heads,
+      headDim: hidden / heads, intermediateSize: c.n_inner == null ? 4 * hidden : count('n_inner'),
+      maxPositions: count('n_positions', 1024), norm: 'layernorm', normEps: num('layer_norm_epsilon', 1e-5), activation,
       positions: 'learned', tieWordEmbeddings: c.tie_word_embeddings !== false, qkvBias: true, oBias: true, mlpBias: true,
       bosTokenId: c.bos_token_id as number | undefined, eosTokenId: c.eos_token_id as number | undefined,
     };

@@ -1,6 +1,6 @@
 import { InputError } from '../../util/errors.js';
 import type { DecoderConfig, LayerType } from '../config.js';
-import { linearTensors, normTensors, requireNumber, type CheckpointTensor } from '../family.js';
+import { linearTensors, normTensors, requireCount, requireNumber, type CheckpointTensor } from '../family.js';
 import { ropeFromConfig } from '../rope.js';
 
 /**
@@ -10,21 +10,22 @@ import { ropeFromConfig } from '../rope.js';
  */
 export function hfDecoderConfig(c: Record<string, unknown>, file: string, arch: string, o: { activationKey?: string; defaultActivation?: string } = {}): DecoderConfig {
   const num = (k: string, dflt?: number) => requireNumber(c, k, file, dflt);
-  const hidden = num('hidden_size');
-  const heads = num('num_attention_heads');
-  const kvHeads = num('num_key_value_heads', heads);
+  const count = (k: string, dflt?: number) => requireCount(c, k, file, dflt);
+  const hidden = count('hidden_size');
+  const heads = count('num_attention_heads');
+  const kvHeads = count('num_key_value_heads', heads);
   if (!Number.isInteger(heads) || !Number.isInteger(kvHeads) || kvHeads < 1 || heads % kvHeads !== 0) {
     throw new InputError(file, `num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`);
   }
-  const headDim = c.head_dim == null ? hidden / heads : num('head_dim');
+  const headDim = c.head_dim == null ? hidden / heads : count('head_dim');
   if (!Number.isInteger(headDim) || headDim < 2) throw new InputError(file, `head_dim ${headDim} is not a whole number (hidden_size / num_attention_heads when absent)`);
   const actKey = o.activationKey ?? 'hidden_act';
   const act = String(c[actKey] ?? o.defaultActivation ?? 'silu');
   const activation = ({ silu: 'silu', swish: 'silu', gelu_pytorch_tanh: 'gelu_new', gelu_new: 'gelu_new', gelu: 'gelu', relu: 'relu' } as const)[act];
   if (!activation) throw new InputError(file, `unsupported ${actKey} '${act}' (silu, gelu, gelu_pytorch_tanh, relu)`);
   return {
-    arch, vocabSize: num('vocab_size'), hiddenSize: hidden, numLayers: num('num_hidden_layers'), numHeads: heads,
-    numKvHeads: kvHeads, headDim, intermediateSize: num('intermediate_size'), maxPositions: num('max_position_embeddings', 2048),
+    arch, vocabSize: count('vocab_size'), hiddenSize: hidden, numLayers: count('num_hidden_layers'), numHeads: heads,
+    numKvHeads: kvHeads, headDim, intermediateSize: count('intermediate_size'), maxPositions: count('max_position_embeddings', 2048),
     norm: 'rmsnorm', normEps: num('rms_norm_eps', 1e-6), activation, positions: 'rope', rope: ropeFromConfig(c, file, headDim),
     tieWordEmbeddings: c.tie_word_embeddings === true,
     bosTokenId: firstId(c.bos_token_id), eosTokenId: firstId(c.eos_token_id),

@@ -1,0 +1,3 @@
+import { fuzzTest } from '../testing/fuzz-test.js';
+
+fuzzTest('tokenizer.json', 300);
