@@ -104,6 +104,21 @@ export function assembleWeights(cfg: DecoderConfig, specs: CheckpointTensor[], g
   return { ...w, tokenEmbedding: w.tokenEmbedding, finalNorm: w.finalNorm, layers: layers as unknown as LayerWeights[] };
 }
 
+/**
+ * `t`, whose elements are checked when they are read (now, or at each load of a lazy tensor): a NaN
+ * or ±Inf weight is refused by name instead of turning every output into NaN.
+ */
+function finiteChecked(t: Tensor, name: string, file: string): Tensor {
+  const check = (d: Float32Array) => {
+    for (let i = 0; i < d.length; i++) {
+      if (d[i] - d[i] !== 0) throw new InputError(file, `tensor '${name}' holds ${Number.isNaN(d[i]) ? 'NaN' : d[i]} at element ${i} (a weight must be finite)`);
+    }
+    return d;
+  };
+  if (!t.lazy) { check(t.data as Float32Array); return t; }
+  return new Tensor(t.dtype, t.dims, () => check(t.data as Float32Array));
+}
+
 /** Checkpoint buffers no graph needs (rotary tables, GPT-2's causal-mask buffers). */
 const IGNORED = /(^|\.)rotary_emb\.inv_freq$|\.attn\.(masked_)?bias$/;
 
@@ -137,7 +152,7 @@ export function loadWeights(family: Family, cfg: DecoderConfig, tensors: Map<str
     let f: Tensor;
     try { f = toFloat32(t); } catch { throw new InputError(file, `tensor '${name}' is ${t.dtype}, expected a float type`); }
     // A lazy checkpoint tensor stays lazy: read, converted and laid out when a pass or the writer asks.
-    return { name, tensor: toGraphLayout(f, s.transform) };
+    return { name, tensor: toGraphLayout(finiteChecked(f, name, file), s.transform) };
   });
   const extra = [...tensors.keys()].find((n) => !used.has(n) && !IGNORED.test(n));
   if (extra) throw new InputError(file, `tensor '${extra}' is not part of a ${cfg.arch} model as config.json describes it${unusedHint(extra)}`);

@@ -1,3 +1,4 @@
+import { lockOutput } from '../util/lock.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,8 +70,13 @@ export interface SynthOptions {
 
 export interface SynthResult { folder: string; files: string[]; paramCount: number; fp32Bytes: number; paramBytes: number; safetensorsBytes: number; shards: number; seconds: number }
 
-/** Write an HF-layout folder with random weights in a preset's exact shapes. */
+/** Write an HF-layout folder with random weights in a preset's exact shapes into `opts.out` (a second run on the same folder is refused while this one holds it). */
 export function synthesize(opts: SynthOptions): SynthResult {
+  const release = lockOutput(opts.out, 'synth');
+  try { return synthesizeUnlocked(opts); } finally { release(); }
+}
+
+function synthesizeUnlocked(opts: SynthOptions): SynthResult {
   const t0 = performance.now();
   const preset = synthPreset(opts.arch, opts.preset);
   const dtype = opts.dtype ?? 'f32';

@@ -1,3 +1,4 @@
+import { withOutputLock } from '../util/lock.js';
 import { PROTOCOL } from '../eval/protocol.js';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -59,8 +60,13 @@ export interface BenchOptions {
 
 export interface BenchResult { report: BenchReport; files: string[] }
 
+/** The whole benchmark into `opts.out` (one run per folder at a time: a second is refused while this one holds it). */
+export function runBench(opts: BenchOptions): Promise<BenchResult> {
+  return withOutputLock(opts.out, 'bench', () => runBenchUnlocked(opts));
+}
+
 /** Quantize (or reuse) every method, evaluate all of them the same way, write report.{md,json,csv,html}. */
-export async function runBench(opts: BenchOptions): Promise<BenchResult> {
+async function runBenchUnlocked(opts: BenchOptions): Promise<BenchResult> {
   const t0 = performance.now();
   const loadStart = os.loadavg()[0];
   const loaded = loadModel(opts.model);

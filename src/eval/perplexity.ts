@@ -61,6 +61,7 @@ export async function scoreTokens(model: Model, tokens: ArrayLike<number>, opts:
       group.forEach((w, b) => {
         for (let j = w.scoreFrom; j < w.end; j++) {
           const p = b * len + predictingPosition(w, j);
+          if (!Number.isFinite(nllOut[p])) throw new Error(`the model's log-probability of token ${j} (window ${windows.indexOf(w)}) is ${nllOut[p]}: its logits are not finite there (a weight or an activation is NaN/Inf, or overflows)`);
           nll[k] = nllOut[p];
           argmax[k++] = Number(amOut[p]);
         }

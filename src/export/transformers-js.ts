@@ -1,3 +1,4 @@
+import { withOutputLock } from '../util/lock.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LoadedModel } from '../load/index.js';
@@ -63,13 +64,18 @@ export type VariantResult =
 
 export interface ExportResult { out: string; variants: VariantResult[]; warnings: string[] }
 
+/** Export into `opts.out` (a second run on the same folder is refused while this one holds it). */
+export function exportTransformersJs(opts: ExportOptions): Promise<ExportResult> {
+  return withOutputLock(opts.out, 'export', () => exportUnlocked(opts));
+}
+
 /**
  * Write a folder that transformers.js v4 loads with `from_pretrained(folder, { dtype })`:
  * config.json (+ transformers.js_config), generation_config.json, tokenizer files and one
  * onnx/model{suffix}.onnx per dtype, each made from the FP32 KV-cache graph by registered methods.
  * A dtype whose method is not registered is reported as unavailable, never approximated.
  */
-export async function exportTransformersJs(opts: ExportOptions): Promise<ExportResult> {
+async function exportUnlocked(opts: ExportOptions): Promise<ExportResult> {
   const { model, out } = opts;
   if (model.kind !== 'safetensors' || !model.config) throw new InputError(model.source, 'export needs a Hugging Face checkpoint folder (config.json + model.safetensors)');
   const cfg = model.config;

@@ -1,3 +1,4 @@
+import { withOutputLock } from '../util/lock.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,11 +66,18 @@ function checkRevision(rev: string): void {
   }
 }
 
+/** Download `id` into the hub cache (one download per model folder at a time: a second is refused while the first runs). */
+export async function downloadModel(id: string, opts: DownloadOptions = {}): Promise<string> {
+  if (!isHubModelId(id)) throw new UsageError(`'${id}' is not a valid Hugging Face model id (expected 'name' or 'org/name' of letters, digits, '-', '_', '.')`);
+  checkRevision(opts.revision ?? 'main');
+  return withOutputLock(modelCacheFolder(id, opts.revision ?? 'main', opts.cacheDir), `download ${id}`, () => downloadUnlocked(id, opts));
+}
+
 /**
  * Download what a causal LM needs from a Hugging Face model repo into the cache and return the
  * local folder. Complete files are skipped; interrupted ones resume from their `.part`.
  */
-export async function downloadModel(id: string, opts: DownloadOptions = {}): Promise<string> {
+async function downloadUnlocked(id: string, opts: DownloadOptions): Promise<string> {
   if (!isHubModelId(id)) throw new UsageError(`'${id}' is not a valid Hugging Face model id (expected 'name' or 'org/name' of letters, digits, '-', '_', '.')`);
   const revision = opts.revision ?? 'main';
   checkRevision(revision);

@@ -1,3 +1,4 @@
+import { withOutputLock } from '../util/lock.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LoadedModel } from '../load/index.js';
@@ -53,8 +54,12 @@ export interface QuantizeFolderResult {
   resumed: number;
 }
 
-/** Load → run the method on the KV-cache graph → write a model folder that `loadModel` and `quantlab eval` read unchanged. */
-export async function quantizeToFolder(opts: QuantizeFolderOptions): Promise<QuantizeFolderResult> {
+/** Load → run the method on the KV-cache graph → write a model folder that `loadModel` and `quantlab eval` read unchanged. A second run on the same `out` is refused while this one holds it. */
+export function quantizeToFolder(opts: QuantizeFolderOptions): Promise<QuantizeFolderResult> {
+  return withOutputLock(opts.out, `quantize ${String(opts.config.kind)}`, () => quantizeUnlocked(opts));
+}
+
+async function quantizeUnlocked(opts: QuantizeFolderOptions): Promise<QuantizeFolderResult> {
   const config = resolveConfig(opts.config);
   const method = methodByKind(config.kind)!;
   const source = sourceInfo(opts.model);

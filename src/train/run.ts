@@ -1,3 +1,4 @@
+import { withOutputLock } from '../util/lock.js';
 import path from 'node:path';
 import type { DecoderConfig } from '../arch/config.js';
 import { perplexity } from '../eval/perplexity.js';
@@ -62,12 +63,17 @@ function runIdentity(o: TrainRunOptions): Record<string, unknown> {
   };
 }
 
+/** Train into `o.out` (a second run on the same folder is refused while this one holds it). */
+export function trainRun(o: TrainRunOptions): Promise<TrainRunResult> {
+  return withOutputLock(o.out, 'train', () => trainUnlocked(o));
+}
+
 /**
  * Fine-tune a decoder: random windows of the training tokens, next-token cross-entropy, AdamW with
  * warm-up + cosine decay (over `steps`) and clipping; validation perplexity every `evalEvery` steps;
  * a resumable checkpoint every `saveEvery` steps and at the end; the trained model folder in `out`.
  */
-export async function trainRun(o: TrainRunOptions): Promise<TrainRunResult> {
+async function trainUnlocked(o: TrainRunOptions): Promise<TrainRunResult> {
   const log = o.log ?? (() => {});
   if (path.resolve(o.out) === path.resolve(o.sourceDir)) throw new UsageError('--out must differ from the input model folder');
   const identity = runIdentity(o);
@@ -99,7 +105,8 @@ export async function trainRun(o: TrainRunOptions): Promise<TrainRunResult> {
   }
   const startStep = state.step;
   const data = new TokenWindows(o.trainTokens, o.seq, o.seed ?? 0);
-  const save = () => saveCheckpoint(o.out, o.sourceDir, o.cfg, trainer.params, trainer.dims, trainer.optimizerState(), { ...state, step: trainer.step });
+  let savedStep = resumeFrom ? state.step : null;
+  const save = () => { saveCheckpoint(o.out, o.sourceDir, o.cfg, trainer.params, trainer.dims, trainer.optimizerState(), { ...state, step: trainer.step }); savedStep = trainer.step; };
   const validate = async () => {
     if (!o.valTokens) return;
     const ctx = Math.min(o.valCtx ?? o.cfg.maxPositions, o.cfg.maxPositions);
@@ -113,6 +120,12 @@ export async function trainRun(o: TrainRunOptions): Promise<TrainRunResult> {
   const end = Math.min(o.steps, o.until ?? o.steps);
   for (let s = startStep; s < end; s++) {
     const r = await trainer.trainStep(data.batch(s, o.batch), o.batch, o.seq);
+    if (!Number.isFinite(r.loss) || !Number.isFinite(r.gradNorm)) {
+      // Nothing more is saved: the last checkpoint stays the last good one.
+      await trainer.release();
+      const last = savedStep === null ? null : findCheckpoint(o.out);
+      throw new UsageError(`train: the ${Number.isFinite(r.loss) ? 'gradient norm' : 'loss'} became ${Number.isFinite(r.loss) ? r.gradNorm : r.loss} at step ${s + 1} (lr ${r.lr.toExponential(2)}); ${last ? `the last good checkpoint is ${last} (step ${savedStep}): resume from it with a lower --lr` : 'no checkpoint was saved before it: lower --lr, or save more often (--save-every)'}`);
+    }
     state.history.push({ step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm });
     if (s === startStep || (s + 1) % 10 === 0 || s + 1 === end) {
       log(`step ${s + 1}/${o.steps}: loss ${r.loss.toFixed(4)}, lr ${r.lr.toExponential(2)}, grad norm ${r.gradNorm.toFixed(3)}`);

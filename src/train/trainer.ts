@@ -85,6 +85,8 @@ export class Trainer {
     const { loss, grads } = await this.lossAndGradients(ids, batch, seq);
     const gradNorm = globalNorm(grads);
     const lr = learningRate(this.opts.schedule, this.stepCount);
+    // A NaN/Inf loss or gradient changes nothing (the weights stay the last good ones); the caller stops.
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) return { step: this.stepCount, loss, gradNorm, lr };
     this.optimizer.step(grads, lr, clipScale(gradNorm, this.opts.maxGradNorm ?? 1));
     return { step: this.stepCount++, loss, gradNorm, lr };
   }

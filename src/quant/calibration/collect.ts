@@ -30,8 +30,9 @@ export async function collectActivationStats(model: Model, windows: ArrayLike<nu
   const channelSet = new Set(opts.channelTensors ?? []);
   const stats = new Map<string, ActivationStats>();
   for (const t of opts.tensors) stats.set(t, { hist: new StreamingHistogram(opts.bins ?? 2048) });
-  await runProbe(model, windows, opts.tensors, () => {}, (name, tensor) => {
+  await runProbe(model, windows, opts.tensors, () => {}, (name, tensor, w) => {
     const data = tensor.data;
+    assertFinite(data, name, w);
     const s = stats.get(name)!;
     s.hist.add(data);
     if (channelSet.has(name)) {
@@ -40,6 +41,13 @@ export async function collectActivationStats(model: Model, windows: ArrayLike<nu
     }
   }, opts);
   return stats;
+}
+
+/** Calibration statistics of a NaN/Inf activation would be NaN: refuse, naming the value and the window. */
+export function assertFinite(d: Float32Array, name: string, window: number): void {
+  for (let i = 0; i < d.length; i++) {
+    if (d[i] - d[i] !== 0) throw new Error(`calibration: activation '${name}' is ${d[i]} in calibration window ${window} (the float model overflows or holds NaN/Inf on this text)`);
+  }
 }
 
 /**
@@ -51,7 +59,7 @@ export async function collectActivationStats(model: Model, windows: ArrayLike<nu
  */
 export async function runProbe(
   model: Model, windows: ArrayLike<number>[], outputs: string[], extend: (g: Graph) => void,
-  onValue: (name: string, tensor: RunTensor) => void,
+  onValue: (name: string, tensor: RunTensor, window: number) => void,
   opts: { engine: PassEngine; session?: SessionOptions; onProgress?: (done: number, total: number) => void; batchTokens?: number },
 ): Promise<void> {
   const probe = cloneModel(model);
@@ -75,7 +83,7 @@ export async function runProbe(
       const ids = new BigInt64Array((j - i) * len);
       for (let w = i; w < j; w++) for (let t = 0; t < len; t++) ids[(w - i) * len + t] = BigInt(windows[w][t]);
       const out = await runner.run(ids, j - i, outputs);
-      for (const name of outputs) onValue(name, out[name]);
+      for (const name of outputs) onValue(name, out[name], i);
       i = j;
       opts.onProgress?.(i, windows.length);
     }

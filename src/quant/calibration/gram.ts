@@ -2,7 +2,7 @@ import type { Model } from '../../ir/graph.js';
 import { Builder } from '../../ir/builder.js';
 import type { PassEngine } from '../../passes/engine.js';
 import type { SessionOptions } from '../../runtime/session.js';
-import { runProbe } from './collect.js';
+import { assertFinite, runProbe } from './collect.js';
 
 /** XᵀX of one linear layer input over every calibration token: what GPTQ, AWQ and importance RTN weigh errors with. */
 export interface Gram {
@@ -48,8 +48,9 @@ export async function collectGrams(model: Model, windows: ArrayLike<number>[], i
         const x = b.op('Reshape', [g.mustValue(i.name), b.constI64([-1, i.k])], {}, { name: `${i.name}/gram_rows` });
         b.op('Gemm', [x, x], { transA: 1 }, { name: `${i.name}/gram_mm`, output: gramName });
       }
-    }, (name, t) => {
+    }, (name, t, w) => {
       const i = gramOf.get(name)!;
+      assertFinite(t.data, i.name, w);
       const gram = out.get(i.name)!;
       const d = t.data;
       for (let j = 0; j < d.length; j++) gram.sum[j] += d[j];
