@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../util/errors.js';
-import { writeAll, writeFileAtomicWith } from '../util/fsx.js';
+import { writeAll, writeFileAtomic, writeFileAtomicWith } from '../util/fsx.js';
 import { f32ToBf16, f32ToF16 } from '../util/half.js';
 import type { DecoderConfig } from './config.js';
 import type { Init, Preset } from './family.js';
@@ -144,9 +144,7 @@ of an untrained model and says nothing about quantization quality.
 }
 
 function writeText(file: string, text: string): string {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, text);
   return file;
 }
 

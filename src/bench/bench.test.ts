@@ -101,7 +101,7 @@ test('an FP32 baseline that does not fit in memory is not run: the report says w
     });
     assert.deepEqual(report.rows.map((r) => r.method), ['int4-weight']);
     assert.equal(report.quality_measured, false);
-    assert.match(report.failures[0].error, /^not run: FP32 needs ≈ [\d.]+ GB of memory \([\d.]+ GB of weights\), this machine has [\d.]+ GB/);
+    assert.match(report.failures[0].error, /^not run: FP32 needs ≈ [\d.]+ GB of memory \([\d.]+ [MG]B of weights\), this machine has [\d.]+ GB/);
     assert.match(report.note!, /does not fit/);
     const r = report.rows[0];
     assert.equal(r.speedup_decode, null);

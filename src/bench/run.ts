@@ -1,3 +1,4 @@
+import { gb, memoryLimitBytes, runMemoryBytes } from '../eval/memory.js';
 import { withOutputLock } from '../util/lock.js';
 import { PROTOCOL } from '../eval/protocol.js';
 import fs from 'node:fs';
@@ -75,7 +76,7 @@ async function runBenchUnlocked(opts: BenchOptions): Promise<BenchResult> {
   // machine's memory is not run, and the report says what it would need.
   const fp32Bytes = loaded.graph({ kvCache: true }).graph.initializerBytes();
   const notRun: BenchReport['failures'] = [];
-  const need = runMemoryBytes(fp32Bytes), have = opts.memoryLimitBytes ?? os.totalmem();
+  const need = runMemoryBytes(fp32Bytes), have = opts.memoryLimitBytes ?? memoryLimitBytes();
   if (need > have) {
     notRun.push({ method: BASELINE, error: `not run: FP32 needs ≈ ${gb(need)} of memory (${gb(fp32Bytes)} of weights), this machine has ${gb(have)}; speedups are then unavailable and quality needs a saved reference (quantlab eval --kld-base)` });
     methods = methods.filter((m) => m !== BASELINE);
@@ -199,10 +200,6 @@ async function runBenchUnlocked(opts: BenchOptions): Promise<BenchResult> {
     progress.done();
   }
 }
-
-/** Memory a variant needs to run: its weights once in onnxruntime plus activations and the runtime (≈ 15% + 1 GB). */
-export const runMemoryBytes = (weightBytes: number): number => weightBytes * 1.15 + 2 ** 30;
-const gb = (b: number) => `${(b / 1e9).toFixed(1)} GB`;
 
 function row(v: Variant, baseBytes: number, q: LockstepResult | null, lat: Map<string, VariantLatency>, rss: Map<string, number>): MethodRow {
   const size = modelSize(v.model, v.files);

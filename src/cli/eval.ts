@@ -1,3 +1,4 @@
+import { assertFitsInMemory } from '../eval/memory.js';
 import { loadDataset } from '../data/index.js';
 import { machineInfo, measureLatency, peakRssBytes } from '../eval/latency.js';
 import type { QualityStats } from '../eval/kld.js';
@@ -40,6 +41,7 @@ export const evalCommand: Command = {
   },
   async run(v) {
     const model = loadModel(await resolveModelSpec(requireString(v.model, 'model')));
+    assertFitsInMemory(model.source, model.graph({ kvCache: true }).graph.initializerBytes());
     const threads = intOption(v.threads, 'threads');
     const session = { threads };
     const ds = loadDataset(String(v.dataset), String(v.split));

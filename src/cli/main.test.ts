@@ -50,3 +50,17 @@ test('bench exits 1 when a method failed, with the report written and the failur
   assert.deepEqual(report.failures.map((f) => f.method), ['static-int8']);
   assert.deepEqual(report.rows.map((x) => x.method), ['fp32', 'int4-weight']);
 });
+
+test('eval refuses up front a model that cannot run in the memory allowed, with the bytes it needs', async () => {
+  const before = process.env.QUANTLAB_MEMORY_LIMIT;
+  process.env.QUANTLAB_MEMORY_LIMIT = String(2 ** 30); // less than any model's 1 GiB of runtime headroom
+  try {
+    const dir = fixtureDir('llama3-rope');
+    const r = await cli('eval', '--model', dir, '--no-perplexity');
+    assert.equal(r.code, 1);
+    assert.match(r.err, new RegExp(`^quantlab eval: ${dir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: needs ≈ 1\\.1 GB of memory to run \\(0 MB of weights\\), this machine allows 1\\.1 GB; quantize it first`));
+    assert.ok(!r.err.includes('\n'));
+  } finally {
+    if (before === undefined) delete process.env.QUANTLAB_MEMORY_LIMIT; else process.env.QUANTLAB_MEMORY_LIMIT = before;
+  }
+});

@@ -1,3 +1,4 @@
+import { writeAll, writeError } from '../util/fsx.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { renderCsv } from './csv.js';
@@ -27,11 +28,11 @@ export function writeReport(dir: string, report: BenchReport): string[] {
       const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
       tmps.push([tmp, file]);
       const fd = fs.openSync(tmp, 'w');
-      try { fs.writeSync(fd, contents[name]); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+      try { writeAll(fd, Buffer.from(contents[name], 'utf8')); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
     }
   } catch (e) {
     for (const [tmp] of tmps) fs.rmSync(tmp, { force: true });
-    throw e;
+    throw writeError(tmps.at(-1)?.[1] ?? dir, e);
   }
   for (const [tmp, file] of tmps) fs.renameSync(tmp, file);
   return tmps.map(([, f]) => f);

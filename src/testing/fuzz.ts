@@ -119,7 +119,7 @@ function applyJson(doc: unknown, edits: JsonEdit[]): unknown {
     }
     if (!o) continue;
     const last = e.path[e.path.length - 1];
-    if ('remove' in e) delete o[last]; else o[last] = e.value;
+    if ('remove' in e) delete o[last]; else o[last] = structuredClone(e.value); // a copy: fast-check may hand two edits one object
   }
   return d;
 }

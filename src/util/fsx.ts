@@ -6,19 +6,35 @@ import path from 'node:path';
  * temp file's descriptor (see `writeAll`); on any error the temp file is removed and `file` is untouched.
  */
 export function writeFileAtomicWith(file: string, write: (fd: number) => void): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
+  let fd: number | null = null;
   try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fd = fs.openSync(tmp, 'w');
     write(fd);
     fs.fsyncSync(fd);
-  } catch (e) {
     fs.closeSync(fd);
+    fd = null;
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    if (fd !== null) try { fs.closeSync(fd); } catch { /* the write error is the one to report */ }
     fs.rmSync(tmp, { force: true });
-    throw e;
+    throw writeError(file, e);
   }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
+}
+
+/**
+ * A failed write (disk full, I/O error) as one line naming the file quantlab was writing; an error
+ * that already names its file (or is not from the file system) is passed on as it is.
+ */
+export class WriteError extends Error {
+  constructor(readonly file: string, readonly code: string | undefined, message: string) { super(message); }
+}
+export function writeError(file: string, e: unknown): Error {
+  if (e instanceof WriteError || !(e as NodeJS.ErrnoException)?.code) return e as Error;
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === 'ENOSPC' ? 'no space left on the device' : err.code === 'EDQUOT' ? 'disk quota exceeded' : err.code === 'EIO' ? 'I/O error' : err.message.split('\n')[0];
+  return new WriteError(file, err.code, `cannot write ${file}: ${why} (${err.code}); nothing was left under its name`);
 }
 
 /** Write all of `b` at the descriptor's position, or at `pos`. */
