@@ -57,8 +57,8 @@ for (const name of names) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-speed-'));
   const v = {};
   // static-int8 calibrates on text: it needs a tokenizer (the synthetic Llama has none).
-  // fp16/bf16 (storage formats; fp16 computes in half) on the GPT-2 shapes only, to keep the 1.1B run short.
-  for (const m of ['fp32', 'dynamic-int8', ...(loaded.tokenizer ? ['static-int8'] : []), 'int8-weight', 'int4-weight', ...(MODELS[name].floats ? ['fp16', 'bf16'] : [])]) {
+  // fp16/bf16 (storage formats, FP32 compute) and fp16:half (half compute, a GPU format) on the GPT-2 shapes only, to keep the 1.1B run short.
+  for (const m of ['fp32', 'dynamic-int8', ...(loaded.tokenizer ? ['static-int8'] : []), 'int8-weight', 'int4-weight', ...(MODELS[name].floats ? ['fp16', 'fp16:half', 'bf16'] : [])]) {
     v[m] = (await prepareVariant(loaded, m, work)).model;
     console.log(`${name}: ${m} ready`);
   }

@@ -38,6 +38,7 @@ const WEIGHT_TOKENS: Record<string, Record<string, unknown>> = {
 const VARIANT_TOKENS: Record<string, Record<string, Record<string, unknown>>> = {
   'int4-weight': WEIGHT_TOKENS,
   'int8-weight': WEIGHT_TOKENS,
+  fp16: { half: { compute: 'half' } },
   'dynamic-int8': { rtn: { algorithm: 'rtn' }, gptq: { algorithm: 'gptq' }, 'per-token': { activationScales: 'token' }, 'full-range': { reduceRange: false } },
 };
 

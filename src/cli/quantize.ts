@@ -13,8 +13,8 @@ import { parseBudget } from '../passes/weight-budget.js';
 type FlagValue = string | boolean;
 /** Method-specific flags; each maps its value to config fields. */
 type Flag = 'per-tensor' | 'block' | 'asymmetric' | 'full-range' | 'calibration' | 'calib-windows' | 'calib-method' | 'percentile' | 'smoothquant' | 'max-ppl-increase'
-  | 'algorithm' | 'importance' | 'act-order' | 'max-size' | 'bits-per-weight' | 'per-token';
-const FLAGS: Flag[] = ['per-tensor', 'block', 'asymmetric', 'full-range', 'calibration', 'calib-windows', 'calib-method', 'percentile', 'smoothquant', 'max-ppl-increase', 'algorithm', 'importance', 'act-order', 'max-size', 'bits-per-weight', 'per-token'];
+  | 'algorithm' | 'importance' | 'act-order' | 'max-size' | 'bits-per-weight' | 'per-token' | 'half-compute';
+const FLAGS: Flag[] = ['per-tensor', 'block', 'asymmetric', 'full-range', 'calibration', 'calib-windows', 'calib-method', 'percentile', 'smoothquant', 'max-ppl-increase', 'algorithm', 'importance', 'act-order', 'max-size', 'bits-per-weight', 'per-token', 'half-compute'];
 type FlagMap = Partial<Record<Flag, (v: FlagValue) => Record<string, unknown>>>;
 
 function numberFlag(v: FlagValue, name: string): number {
@@ -53,19 +53,20 @@ export const METHOD_FLAGS: Record<string, FlagMap> = {
   'int4-weight': WEIGHT_ONLY_FLAGS,
   'int8-weight': WEIGHT_ONLY_FLAGS,
   // --calibration on fp16/bf16 runs the overflow check on that text.
-  fp16: { calibration: (v) => ({ overflowCheck: true, calibration: String(v) }) },
+  fp16: { calibration: (v) => ({ overflowCheck: true, calibration: String(v) }), 'half-compute': () => ({ compute: 'half' }) },
   bf16: { calibration: (v) => ({ overflowCheck: true, calibration: String(v) }) },
 };
 
 export const quantizeCommand: Command = {
   name: 'quantize',
   summary: 'quantize a model with one method and write a loadable model folder',
-  usage: 'quantlab quantize --model <folder|onnx> --method <kind> [--per-tensor] [--per-token] [--block N] [--asymmetric] [--full-range] [--algorithm rtn|gptq|awq [--importance] [--act-order]] [--max-size 9MB|18% | --bits-per-weight x] [--calibration brown [--calib-windows N] [--calib-method m] [--percentile p] [--smoothquant a] [--max-ppl-increase pct]] [--include re] [--exclude re] [--exclude-op T] [--overrides file.json] [--config file.json] [--verbose] --out <folder>',
+  usage: 'quantlab quantize --model <folder|onnx> --method <kind> [--per-tensor] [--per-token] [--block N] [--asymmetric] [--full-range] [--half-compute] [--algorithm rtn|gptq|awq [--importance] [--act-order]] [--max-size 9MB|18% | --bits-per-weight x] [--calibration brown [--calib-windows N] [--calib-method m] [--percentile p] [--smoothquant a] [--max-ppl-increase pct]] [--include re] [--exclude re] [--exclude-op T] [--overrides file.json] [--config file.json] [--verbose] --out <folder>',
   options: {
     model: { type: 'string', description: 'input model folder (HF safetensors or ONNX export), .onnx file or Hugging Face id', valueName: 'path|id' },
     method: { type: 'string', description: `quantization method: ${METHODS.map((m) => m.kind).join(', ')}`, valueName: 'kind' },
     out: { type: 'string', description: 'output folder (must not be or contain the input model)', valueName: 'folder' },
     'per-tensor': { type: 'boolean', description: 'one scale per weight tensor instead of per output channel' },
+    'half-compute': { type: 'boolean', description: 'fp16: compute in float16 too (for GPU / WebGPU targets; onnxruntime\'s CPU provider has no FP16 GEMM, so on CPU it is slower than FP32). Default: float16 storage, FP32 compute' },
     'per-token': { type: 'boolean', description: 'dynamic-int8: one activation scale per token instead of per MatMul call (MatMulInteger with plain ops; closer to FP32)' },
     block: { type: 'string', description: 'block size along the input dimension (block-wise methods)', valueName: 'N' },
     asymmetric: { type: 'boolean', description: 'asymmetric weights (zero points) instead of symmetric' },

@@ -20,7 +20,7 @@ const INT4_EXPORT = { blockFallback: true };
 /** Every dtype quantlab can write, in output order. */
 export const TJS_DTYPES: readonly DtypeSpec[] = [
   { dtype: 'fp32', suffix: '', steps: [], summary: 'float32 weights and activations' },
-  { dtype: 'fp16', suffix: '_fp16', steps: [{ kind: 'fp16' }], summary: 'float16 weights (and compute where the method converts it)' },
+  { dtype: 'fp16', suffix: '_fp16', steps: [{ kind: 'fp16', config: { compute: 'half' } }], summary: 'float16 weights and compute (FP32 for fragile ops)' },
   // transformers.js q8 (model_quantized.onnx) is dynamic int8: int8 weights, activations quantized at run time.
   { dtype: 'q8', suffix: '_quantized', steps: [{ kind: 'dynamic-int8' }], summary: 'dynamic int8, symmetric int8 weights per channel' },
   // transformers.js only picks the file by suffix; quantlab's int8 file is static (calibrated) int8, see its .quantlab.json.
@@ -30,7 +30,7 @@ export const TJS_DTYPES: readonly DtypeSpec[] = [
   // has no block option, and a failed q4 file for such a model helps no one (each fallback is in --verbose).
   { dtype: 'q4', suffix: '_q4', steps: [{ kind: 'int4-weight', config: INT4_EXPORT }], summary: '4-bit block weights (MatMulNBits), float32 compute' },
   // int4 first: fp16 then converts the remaining float compute around MatMulNBits (the other order gives a mistyped graph).
-  { dtype: 'q4f16', suffix: '_q4f16', steps: [{ kind: 'int4-weight', config: INT4_EXPORT }, { kind: 'fp16' }], summary: '4-bit block weights, float16 compute elsewhere' },
+  { dtype: 'q4f16', suffix: '_q4f16', steps: [{ kind: 'int4-weight', config: INT4_EXPORT }, { kind: 'fp16', config: { compute: 'half' } }], summary: '4-bit block weights, float16 compute elsewhere' },
 ];
 
 /** What `--dtypes` means when it is not given. */

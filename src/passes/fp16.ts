@@ -15,8 +15,10 @@ import { loadCalibrationText } from '../quant/calibration/source.js';
  * and nodes, which stay FP32 behind Casts. Graph inputs and outputs (including the KV cache) stay
  * FP32, so every runner and `quantlab eval` work unchanged; the Casts at the cache boundary cost
  * one conversion of the cache per step (transformers.js fp16 exports keep a float16 cache instead).
- * With compute 'float' only storage is half: each weight is read through a Cast to FP32, which
- * onnxruntime folds into an FP32 initializer at load, i.e. FP32 speed at half the file size.
+ * With compute 'float' (the default) only storage is half: each weight is read through a Cast to FP32,
+ * which onnxruntime folds into an FP32 initializer at load, i.e. FP32 speed at half the file size.
+ * onnxruntime's CPU provider has no FP16 GEMM, so compute 'half' is for GPU / WebGPU targets (the
+ * transformers.js export's fp16 and q4f16 files): on CPU it adds Casts and runs slower than FP32.
  */
 export interface Fp16Config extends MethodConfig {
   kind: 'fp16' | 'bf16';
@@ -45,7 +47,7 @@ export const BF16_MAX = 3.3895313892515355e38;
 const DEFAULT_KEEP_OPS = ['LayerNormalization', 'SimplifiedLayerNormalization', 'SkipLayerNormalization', 'RMSNormalization', 'Softmax', 'LogSoftmax', 'ReduceMean', 'Pow'];
 
 function defaults(kind: Fp16Config['kind']): Fp16Config {
-  return { kind, compute: kind === 'fp16' ? 'half' : 'float', keepFloatOps: DEFAULT_KEEP_OPS, keepFloatNodes: ['^/lm_head/'], minHalfElements: 4096, overflowCheck: false, calibration: 'brown', calibSplit: 'train', calibTokens: 4096 };
+  return { kind, compute: 'float', keepFloatOps: DEFAULT_KEEP_OPS, keepFloatNodes: ['^/lm_head/'], minHalfElements: 4096, overflowCheck: false, calibration: 'brown', calibSplit: 'train', calibTokens: 4096 };
 }
 
 type Mode = 'half' | 'float' | 'none';
