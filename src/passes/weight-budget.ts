@@ -46,8 +46,8 @@ export interface BudgetChoice {
 }
 
 const CANDIDATES: BlockFormat[] = [
-  { bits: 4, blockSize: 128, symmetric: true }, { bits: 4, blockSize: 32, symmetric: true },
-  { bits: 8, blockSize: 128, symmetric: true }, { bits: 8, blockSize: 32, symmetric: true },
+  { bits: 4, blockSize: 128, symmetric: true }, { bits: 4, blockSize: 64, symmetric: true }, { bits: 4, blockSize: 32, symmetric: true },
+  { bits: 8, blockSize: 128, symmetric: true }, { bits: 8, blockSize: 64, symmetric: true }, { bits: 8, blockSize: 32, symmetric: true },
 ];
 
 export function budgetCandidates(k: number, symmetric: boolean): BlockFormat[] {
