@@ -1,6 +1,7 @@
 import { toFloat32 } from '../hf/safetensors.js';
 import { Tensor } from '../ir/tensor.js';
 import { InputError } from '../util/errors.js';
+import { firstNonFinite } from '../util/finite.js';
 import type { DecoderConfig, DecoderWeights, LayerWeights, Linear, Norm } from './config.js';
 
 /** How a random weight is drawn (Hugging Face's `_init_weights`; synth and training from scratch). */
@@ -110,9 +111,8 @@ export function assembleWeights(cfg: DecoderConfig, specs: CheckpointTensor[], g
  */
 function finiteChecked(t: Tensor, name: string, file: string): Tensor {
   const check = (d: Float32Array) => {
-    for (let i = 0; i < d.length; i++) {
-      if (d[i] - d[i] !== 0) throw new InputError(file, `tensor '${name}' holds ${Number.isNaN(d[i]) ? 'NaN' : d[i]} at element ${i} (a weight must be finite)`);
-    }
+    const i = firstNonFinite(d);
+    if (i >= 0) throw new InputError(file, `tensor '${name}' holds ${d[i]} at element ${i} (a weight must be finite)`);
     return d;
   };
   if (!t.lazy) { check(t.data as Float32Array); return t; }

@@ -22,7 +22,6 @@ import { BenchProgress } from './progress.js';
 import { profileOps } from './profile.js';
 import { peakRssOf } from './rss.js';
 import { BASELINE, defaultMethods, parseMethods, prepareVariant, type Variant } from './variants.js';
-import '../engine.js'; // registers the passes' engine (passes/engine.ts)
 
 export interface BenchOptions {
   /** Local model folder or .onnx file (hub ids are resolved by the caller). */

@@ -4,7 +4,7 @@ import { ort, type SessionOptions } from '../runtime/session.js';
 import { withLogprobHead } from './compare-head.js';
 import { mergedOutput, mergeHeads } from './merge-heads.js';
 import { QualityAccumulator, type QualityStats } from './kld.js';
-import { summarize, type PerplexityResult } from './perplexity.js';
+import { nonFiniteLogProb, summarize, type PerplexityResult } from './perplexity.js';
 import { slidingWindows, takeGroup, windowFeeds } from './windows.js';
 import type { SavedLogits } from './saved-logits.js';
 
@@ -55,13 +55,11 @@ export async function evaluateLockstep(reference: Model | SavedLogits, variants:
       const { ids, labels, positions, S } = windowFeeds(group, tokens);
       const extra = { score_positions: new ort.Tensor('int64', positions, [S]), labels: new ort.Tensor('int64', labels, [group.length, S]) };
       const { ref, vars } = await scorer.score(ids, group.length, extra, k);
-      const finite = (name: string, x: number, p: number) => {
-        if (!Number.isFinite(x)) throw new Error(`${name}: the log-probability of scored token ${k + p} (window ${i - group.length + Math.floor(p / S)}) is ${x}: its logits are not finite there (a weight or an activation is NaN/Inf, or overflows)`);
-      };
-      for (let p = 0; p < ref.nll.length; p++) { finite('the reference', ref.nll[p], p); refNll[k + p] = ref.nll[p]; refArgmax[k + p] = Number(ref.argmax[p]); }
+      const finite = (whose: string, x: number, p: number) => { if (!Number.isFinite(x)) throw nonFiniteLogProb(whose, `scored token ${k + p}`, i - group.length + Math.floor(p / S), x); };
+      for (let p = 0; p < ref.nll.length; p++) { finite("the reference's", ref.nll[p], p); refNll[k + p] = ref.nll[p]; refArgmax[k + p] = Number(ref.argmax[p]); }
       vars.forEach((o, v) => {
         for (let p = 0; p < o.nll.length; p++) {
-          finite(variants[v].name, o.nll[p], p);
+          finite(`${variants[v].name}:`, o.nll[p], p);
           nll[v][k + p] = o.nll[p];
           argmax[v][k + p] = Number(o.argmax[p]);
           acc[v].add({ nll: o.nll[p], refNll: ref.nll[p], kld: o.kld![p], argmax: argmax[v][k + p], refArgmax: refArgmax[k + p] });

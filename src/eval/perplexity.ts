@@ -30,6 +30,11 @@ export interface PerplexityResult {
 /** Per-token NLL (and argmax) over the scored tokens, in text order. */
 export interface TokenScores { nll: Float64Array; argmax: Int32Array; window: Window[] }
 
+/** A log-probability that is NaN/Inf: its logits are not finite, so no average over it would mean anything. */
+export function nonFiniteLogProb(whose: string, token: string, window: number, value: number): Error {
+  return new Error(`${whose} log-probability of ${token} (window ${window}) is ${value}: its logits are not finite there (a weight or an activation is NaN/Inf, or overflows)`);
+}
+
 /** Score `tokens` with the sliding-window protocol. */
 export async function scoreTokens(model: Model, tokens: ArrayLike<number>, opts: PerplexityOptions): Promise<TokenScores> {
   const windows = slidingWindows(tokens.length, opts.ctx, opts.stride, opts.bos);
@@ -61,7 +66,7 @@ export async function scoreTokens(model: Model, tokens: ArrayLike<number>, opts:
       group.forEach((w, b) => {
         for (let j = w.scoreFrom; j < w.end; j++) {
           const p = b * len + predictingPosition(w, j);
-          if (!Number.isFinite(nllOut[p])) throw new Error(`the model's log-probability of token ${j} (window ${windows.indexOf(w)}) is ${nllOut[p]}: its logits are not finite there (a weight or an activation is NaN/Inf, or overflows)`);
+          if (!Number.isFinite(nllOut[p])) throw nonFiniteLogProb("the model's", `token ${j}`, windows.indexOf(w), nllOut[p]);
           nll[k] = nllOut[p];
           argmax[k++] = Number(amOut[p]);
         }

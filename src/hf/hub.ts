@@ -78,9 +78,7 @@ export async function downloadModel(id: string, opts: DownloadOptions = {}): Pro
  * local folder. Complete files are skipped; interrupted ones resume from their `.part`.
  */
 async function downloadUnlocked(id: string, opts: DownloadOptions): Promise<string> {
-  if (!isHubModelId(id)) throw new UsageError(`'${id}' is not a valid Hugging Face model id (expected 'name' or 'org/name' of letters, digits, '-', '_', '.')`);
   const revision = opts.revision ?? 'main';
-  checkRevision(revision);
   const endpoint = hubEndpoint(opts.endpoint);
   const folder = modelCacheFolder(id, revision, opts.cacheDir);
   const token = opts.token ?? process.env.HF_TOKEN ?? process.env.HUGGING_FACE_HUB_TOKEN;

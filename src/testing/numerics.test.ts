@@ -7,6 +7,7 @@ import { readSafetensors, writeSafetensors } from '../hf/safetensors.js';
 import { Tensor } from '../ir/tensor.js';
 import { loadModel } from '../load/index.js';
 import { onnxEngine } from '../engine.js';
+import { evaluateLockstep } from '../eval/lockstep.js';
 import { perplexity } from '../eval/perplexity.js';
 import { collectActivationStats } from '../quant/calibration/collect.js';
 import { trainRun } from '../train/run.js';
@@ -59,6 +60,11 @@ test('an activation that overflows in calibration is named with its calibration 
 test('evaluation refuses non-finite log-probabilities, naming the token and window', async () => {
   await assert.rejects(perplexity(overflowing(), Array.from({ length: 40 }, (_, i) => i % 50), { ctx: 16, stride: 16, session: { threads: 1 } }),
     /log-probability of token \d+ \(window 0\) is NaN: its logits are not finite/);
+});
+
+test('a lockstep comparison refuses a variant with non-finite log-probabilities, naming it', async () => {
+  await assert.rejects(evaluateLockstep(tinyGpt2({ seed: 2 }), [{ name: 'broken', model: overflowing() }], Array.from({ length: 40 }, (_, i) => i % 50), { ctx: 16, stride: 16, session: { threads: 1 } }),
+    /^Error: broken: log-probability of scored token \d+ \(window 0\) is NaN: its logits are not finite/);
 });
 
 test('training stops at the step whose loss becomes NaN and keeps the last good checkpoint', async () => {

@@ -1,6 +1,7 @@
 import { cloneModel, type Graph, type Model } from '../../ir/graph.js';
 import type { PassEngine, RunTensor } from '../../passes/engine.js';
 import type { SessionOptions } from '../../runtime/session.js';
+import { firstNonFinite } from '../../util/finite.js';
 import { ChannelAbsMax, StreamingHistogram } from './histogram.js';
 
 /** Statistics of one activation tensor. */
@@ -45,9 +46,8 @@ export async function collectActivationStats(model: Model, windows: ArrayLike<nu
 
 /** Calibration statistics of a NaN/Inf activation would be NaN: refuse, naming the value and the window. */
 export function assertFinite(d: Float32Array, name: string, window: number): void {
-  for (let i = 0; i < d.length; i++) {
-    if (d[i] - d[i] !== 0) throw new Error(`calibration: activation '${name}' is ${d[i]} in calibration window ${window} (the float model overflows or holds NaN/Inf on this text)`);
-  }
+  const i = firstNonFinite(d);
+  if (i >= 0) throw new Error(`calibration: activation '${name}' is ${d[i]} in calibration window ${window} (the float model overflows or holds NaN/Inf on this text)`);
 }
 
 /**
