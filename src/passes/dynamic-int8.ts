@@ -57,9 +57,10 @@ export interface DynamicInt8Config extends SelectableConfig, WeightCalibration {
   activationMatmuls: boolean;
   /**
    * Activation scales: 'tensor' = one per MatMul call (DynamicQuantizeMatMul: every token of a prompt
-   * shares the range of its largest value); 'token' = one per row (token), computed by plain ops
-   * (ReduceMax|x| → uint8 around 128 → MatMulInteger → × row scale × channel scale), so a token with an outlier
-   * no longer coarsens every other token's codes. Symmetric weights only.
+   * shares the range of its largest value); 'token' = one scale and zero point per row (token), computed
+   * by plain ops (ReduceMin/ReduceMax → uint8 codes over the row's range → MatMulInteger → − zero point ×
+   * column sums → × row scale × channel scale), so a token with an outlier no longer coarsens every other
+   * token's codes, and a skewed row (GELU output) uses every code. Symmetric weights only.
    */
   activationScales: 'tensor' | 'token';
 }
@@ -200,7 +201,8 @@ function runDynamicInt8(input: Model, config: DynamicInt8Config, ctx: PassContex
         ctx.explain(`Gather ${old.name}: ${tag} table ${w.q.name} with per-row scales`);
       } else if (config.activationScales === 'token') {
         const wq = s.inAxis === 0 ? w : { ...w, q: b.op('Transpose', [w.q], { perm: [1, 0] }, { name: `${old.name}/weight_transpose` }) };
-        out = matmulPerToken(b, old.name, old.inputs[0]!, wq, bias?.value ?? null);
+        const colsum = g.addInitializer(g.uniqueName(`${w.q.name}_column_sums`), new Tensor('float32', [s.outDim], columnSums(w.q.constant!, s.inAxis)));
+        out = matmulPerToken(b, old.name, old.inputs[0]!, wq, colsum, bias?.value ?? null);
         ctx.explain(`${s.op} ${old.name}: ${tag} weight, per-token int8 activations, MatMulInteger`);
       } else if (s.inAxis === 0) {
         out = matmul(b, old.name, old.inputs[0]!, w, config.pattern, bias?.value ?? null);
@@ -283,18 +285,35 @@ function matmul(b: Builder, name: string, a: Value, w: QWeight, pattern: 'fused'
   return bias ? b.op('Add', [y, bias], {}, { name: `${name}/bias` }) : y;
 }
 
-/** Symmetric activations with one scale per token (last axis; stored as uint8 around 128), int8 weights, int32 accumulation. */
-function matmulPerToken(b: Builder, name: string, a: Value, w: QWeight, bias: Value | null): Value {
-  const absmax = b.op('ReduceMax', [b.op('Abs', [a], {}, { name: `${name}/abs` }), b.constI64([-1])], { keepdims: 1 }, { name: `${name}/row_absmax` });
-  const scale = b.op('Div', [b.op('Max', [absmax, b.scalarF32(1e-12)], {}, { name: `${name}/row_absmax_floor` }), b.scalarF32(127)], {}, { name: `${name}/row_scale` });
-  // uint8 codes around zero point 128: onnxruntime's fast kernels are u8·s8 (int8·int8 takes a slow path).
-  const rounded = b.op('Round', [b.op('Div', [a, scale], {}, { name: `${name}/scale_rows` })], {}, { name: `${name}/round` });
-  const q = b.op('Cast', [b.op('Add', [rounded, b.scalarF32(128)], {}, { name: `${name}/offset` })], { to: 2 }, { name: `${name}/to_uint8` });
-  const zp = b.graph.addInitializer(b.graph.uniqueName(`${name}/zero_point`), new Tensor('uint8', [], Uint8Array.of(128)));
-  const acc = b.op('MatMulInteger', [q, w.q, zp], {}, { name: `${name}/MatMulInteger` });
-  const rows = b.op('Mul', [b.op('Cast', [acc], { to: 1 }, { name: `${name}/cast` }), scale], {}, { name: `${name}/row_dequantize` });
+/**
+ * Activations with one scale and zero point per token (last axis): uint8 codes over the row's own
+ * [min, max] (with 0 inside it), so a skewed row — a GELU output, ≥ −0.17 — uses all 256 codes, not
+ * the half a symmetric range leaves it. MatMulInteger's zero point is per tensor, so it runs with 0
+ * and each row's zero point comes off afterwards through the weights' column sums:
+ * Σ (q − z)·W = Σ q·W − z·colsum(W).
+ */
+function matmulPerToken(b: Builder, name: string, a: Value, w: QWeight, colsum: Value, bias: Value | null): Value {
+  const axis = b.constI64([-1]);
+  const hi = b.op('Max', [b.op('ReduceMax', [a, axis], { keepdims: 1 }, { name: `${name}/row_max` }), b.scalarF32(0)], {}, { name: `${name}/row_max_0` });
+  const lo = b.op('Min', [b.op('ReduceMin', [a, axis], { keepdims: 1 }, { name: `${name}/row_min` }), b.scalarF32(0)], {}, { name: `${name}/row_min_0` });
+  const range = b.op('Max', [b.op('Sub', [hi, lo], {}, { name: `${name}/row_range` }), b.scalarF32(1e-12)], {}, { name: `${name}/row_range_floor` });
+  const scale = b.op('Div', [range, b.scalarF32(255)], {}, { name: `${name}/row_scale` });
+  const zp = b.op('Round', [b.op('Div', [b.op('Neg', [lo], {}, { name: `${name}/neg_min` }), scale], {}, { name: `${name}/zp_real` })], {}, { name: `${name}/row_zero_point` });
+  const shifted = b.op('Add', [b.op('Round', [b.op('Div', [a, scale], {}, { name: `${name}/scale_rows` })], {}, { name: `${name}/round` }), zp], {}, { name: `${name}/offset` });
+  const q = b.op('Cast', [b.op('Clip', [shifted, b.scalarF32(0), b.scalarF32(255)], {}, { name: `${name}/clip` })], { to: 2 }, { name: `${name}/to_uint8` });
+  const acc = b.op('Cast', [b.op('MatMulInteger', [q, w.q], {}, { name: `${name}/MatMulInteger` })], { to: 1 }, { name: `${name}/cast` });
+  const centred = b.op('Sub', [acc, b.op('Mul', [zp, colsum], {}, { name: `${name}/zero_point_sums` })], {}, { name: `${name}/sub_zero_point` });
+  const rows = b.op('Mul', [centred, scale], {}, { name: `${name}/row_dequantize` });
   const y = b.op('Mul', [rows, w.scale], {}, { name: `${name}/dequantize` });
   return bias ? b.op('Add', [y, bias], {}, { name: `${name}/bias` }) : y;
+}
+
+/** Σ over K of each output channel's int8 codes ([N] float), for a [K, N] weight or [N, K] table rows. */
+function columnSums(t: Tensor, inAxis: number): Float32Array {
+  const [r, c] = t.dims, q = t.data as Int8Array;
+  const out = new Float32Array(inAxis === 0 ? c : r);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[inAxis === 0 ? j : i] += q[i * c + j];
+  return out;
 }
 
 function qgemmTransB(b: Builder, g: Graph, name: string, a: Value, w: QWeight, bias: Value | null): Value {

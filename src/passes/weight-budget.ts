@@ -45,8 +45,9 @@ export interface BudgetChoice {
   note: string;
 }
 
+// Bits per weight with float16 scales: 4.125, 4.25, 4.5, 5 (block 16: a step between 4 and 8 bits), 8.125, 8.25, 8.5.
 const CANDIDATES: BlockFormat[] = [
-  { bits: 4, blockSize: 128, symmetric: true }, { bits: 4, blockSize: 64, symmetric: true }, { bits: 4, blockSize: 32, symmetric: true },
+  { bits: 4, blockSize: 128, symmetric: true }, { bits: 4, blockSize: 64, symmetric: true }, { bits: 4, blockSize: 32, symmetric: true }, { bits: 4, blockSize: 16, symmetric: true },
   { bits: 8, blockSize: 128, symmetric: true }, { bits: 8, blockSize: 64, symmetric: true }, { bits: 8, blockSize: 32, symmetric: true },
 ];
 

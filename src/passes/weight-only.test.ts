@@ -5,7 +5,8 @@ import type { DecoderWeights } from '../arch/config.js';
 import { Tensor } from '../ir/tensor.js';
 import type { Model } from '../ir/graph.js';
 import { transpose } from '../quant/primitives.js';
-import { dequantizeBlocks, rtnQuantize, type BlockFormat } from '../quant/rtn.js';
+import { dequantizeBlocks, rtnQuantize, type BlockFormat, type BlockQuantized } from '../quant/rtn.js';
+import { f16ToF32, f32ToF16 } from '../util/half.js';
 import { nbitsBytes } from '../quant/nbits-pack.js';
 import { DecoderRunner } from '../runtime/decoder.js';
 import { relL2, runLogits } from '../testing/fixtures.js';
@@ -30,15 +31,21 @@ const logits = (m: Model) => runLogits(m, ids, 2);
 const maxAbs = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
 const wo = (c: Partial<WeightOnlyConfig> & { kind: WeightOnlyConfig['kind'] }) => runWeightOnly(fp32, c as WeightOnlyConfig, quiet);
 
+/** RTN codes with the scales as stored (float16). */
+function rtnStored(rows: Float32Array, n: number, k: number, fmt: BlockFormat): BlockQuantized {
+  const q = rtnQuantize(rows, n, k, fmt);
+  return { ...q, scales: q.scales.map((x) => f16ToF32(f32ToF16(x))) };
+}
+
 /** The FP32 model with every quantized weight replaced by its RTN dequantization (the format's exact meaning). */
 function simulated(fmt: BlockFormat): Model {
   const dq = (t: Tensor) => { // [K, N] MatMul weight
     const [k, n] = t.dims;
     const rows = transpose(t.data as Float32Array, k, n);
-    return new Tensor('float32', [k, n], transpose(dequantizeBlocks(rtnQuantize(rows, n, k, fmt)), n, k));
+    return new Tensor('float32', [k, n], transpose(dequantizeBlocks(rtnStored(rows, n, k, fmt)), n, k));
   };
   const [v, e] = weights.tokenEmbedding.tensor.dims;
-  const emb = new Tensor('float32', [v, e], dequantizeBlocks(rtnQuantize(weights.tokenEmbedding.tensor.data as Float32Array, v, e, fmt)));
+  const emb = new Tensor('float32', [v, e], dequantizeBlocks(rtnStored(weights.tokenEmbedding.tensor.data as Float32Array, v, e, fmt)));
   const w: DecoderWeights = {
     ...weights,
     tokenEmbedding: { ...weights.tokenEmbedding, tensor: emb },
@@ -88,7 +95,7 @@ test('quantized initializers have the exact packed sizes and the tied table is s
     const b = g.mustValue(`${name}_Q4`).constant!, s = g.mustValue(`${name}_Q4_scales`).constant!, z = g.mustValue(`${name}_Q4_zp`).constant!;
     assert.deepEqual(b.dims, [n, k / 32, 16]);
     assert.equal(b.byteLength + s.byteLength + z.byteLength, nbitsBytes(n, k, 4, 32, false), name);
-    assert.equal(s.byteLength, n * (k / 32) * 4);
+    assert.equal(s.byteLength, n * (k / 32) * 2); // float16 scales
     assert.equal(z.byteLength, n * Math.ceil(k / 32 / 2)); // 2 blocks → 1 byte per row
     assert.equal(g.value(name), undefined, `${name}: float copy removed`);
   }
@@ -98,7 +105,7 @@ test('quantized initializers have the exact packed sizes and the tied table is s
   // Only the position embedding, biases and norms stay float32.
   const f32 = g.initializers().filter((v) => v.constant!.dtype === 'float32' && !v.name.endsWith('_scales') && v.constant!.size > 1);
   assert.deepEqual(f32.filter((v) => v.constant!.dims.length === 2).map((v) => v.name), ['wpe.weight']);
-  assert.equal(nbitsBytes(V, E, 8, 32, true), V * E + V * 2 * 4);
+  assert.equal(nbitsBytes(V, E, 8, 32, true), V * E + V * 2 * 2);
 });
 
 test('int8-row embedding: int8 table + per-row scale, head still MatMulNBits', async () => {

@@ -198,10 +198,13 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
         return t.zeroPoints ? [t.b, t.scales, t.zeroPoints] : [t.b, t.scales];
       });
       const base = `${site.weight.name}_Q${fmt.bits}`;
+      let sv = g.addInitializer(g.uniqueName(`${base}_scales`), scales);
+      // float16 storage read as float32 (MatMulNBits wants the activations' type): onnxruntime folds the Cast at load.
+      if (scales.dtype === 'float16') sv = g.addNode('Cast', [sv], [`${sv.name}_fp32`], { name: `${sv.name}_Cast`, attrs: { to: { t: 'int', v: 1 } } }).outputs[0];
       p = {
         values: {
           b: g.addInitializer(g.uniqueName(base), b),
-          scales: g.addInitializer(g.uniqueName(`${base}_scales`), scales),
+          scales: sv,
           zp: zp ? g.addInitializer(g.uniqueName(`${base}_zp`), zp) : null,
         },
       };

@@ -125,11 +125,38 @@ test('GPTQ matches an independent reference on a small matrix, with and without 
   const w = weights(n, k, 12);
   const want = referenceGptq(w, n, k, fmt, gram, 0.01);
   for (const lazyBlock of [16, 32, 128]) {
-    const got = await gptq(w, n, k, fmt, gram, { damp: 0.01, importanceScales: false, lazyBlock });
+    const got = await gptq(w, n, k, fmt, gram, { damp: 0.01, importanceScales: false, lazyBlock, refitScales: false });
     const diff = got.codes.reduce((c, q, i) => c + (q !== want.codes[i] ? 1 : 0), 0);
     assert.equal(diff, 0, `lazy block ${lazyBlock}: ${diff} of ${n * k} codes differ`);
     for (let i = 0; i < want.scales.length; i++) assert.ok(Math.abs(got.scales[i] - want.scales[i]) <= 1e-6 * Math.abs(want.scales[i]), `scale ${i}`);
   }
+});
+
+test('scale refit: each row\'s block scales are the least-squares ones under H for GPTQ\'s codes, and the output error falls', async () => {
+  const n = 5, k = 96, t = 300;
+  const fmt: BlockFormat = { bits: 4, blockSize: 32, symmetric: true };
+  const gram = gramOf(activations(t, k, 21), t, k);
+  const w = weights(n, k, 22);
+  const damp = 0.01;
+  const fixed = await gptq(w, n, k, fmt, gram, { damp, refitScales: false });
+  const refit = await gptq(w, n, k, fmt, gram, { damp });
+  assert.deepEqual(refit.codes, fixed.codes, 'the codes stay');
+  // Independent check: the gradient of (w − ŵ)ᵀ(H + λI)(w − ŵ) with respect to each block scale is zero.
+  let mean = 0;
+  for (let i = 0; i < k; i++) mean += gram[i * k + i] / k;
+  const dq = dequantizeBlocks(refit);
+  for (let r = 0; r < n; r++) for (let b = 0; b < k / 32; b++) {
+    let grad = 0, norm = 0;
+    for (let c = b * 32; c < b * 32 + 32; c++) {
+      let hd = 0;
+      for (let j = 0; j < k; j++) hd += (gram[c * k + j] + (c === j ? damp * mean : 0)) * (w[r * k + j] - dq[r * k + j]);
+      grad += (refit.codes[r * k + c] - 8) * hd;
+      norm += Math.abs((refit.codes[r * k + c] - 8) * hd);
+    }
+    assert.ok(Math.abs(grad) <= 2e-3 * norm + 1e-9, `row ${r} block ${b}: gradient ${grad} (scale of terms ${norm})`);
+  }
+  const before = outputError(w, fixed, gram), after = outputError(w, refit, gram);
+  assert.ok(after < before, `output error ${before} → ${after}`);
 });
 
 test('GPTQ, act-order and importance RTN lower the output error ‖WX − ŴX‖ against RTN on the calibration X', async () => {

@@ -23,9 +23,15 @@ export interface GptqOptions {
   importanceScales: boolean;
   /** Columns updated together before the lazy update of the rest (GPTQ's blocksize). */
   lazyBlock: number;
+  /**
+   * After the codes are fixed, re-solve each row's block scales (symmetric formats) for the least
+   * output error under the full H: the scales GPTQ chose from a block's weights before the later
+   * columns absorbed their errors are no longer the best ones for the codes it ended with.
+   */
+  refitScales: boolean;
 }
 
-export const gptqDefaults: GptqOptions = { damp: 0.01, actOrder: false, importanceScales: true, lazyBlock: 128 };
+export const gptqDefaults: GptqOptions = { damp: 0.01, actOrder: false, importanceScales: true, lazyBlock: 128, refitScales: true };
 
 /** H's preparation for one layer input (shared by every layer reading it): column order, update rows, scale weights. */
 export interface GptqHessian {
@@ -37,6 +43,8 @@ export interface GptqHessian {
   imp: Float32Array | null;
   /** Inputs never active (their weights are set to zero). */
   dead: Uint8Array;
+  /** The damped H in the original column order (the scale refit's objective). */
+  h: Float32Array;
 }
 
 /** `gram` [K, K] = Σ x xᵀ over the calibration tokens. */
@@ -60,7 +68,9 @@ export async function prepareGptq(gram: Float32Array, k: number, opts: Partial<G
   // Scale search weighs inputs by the damped diagonal: the objective GPTQ minimises (original order).
   const imp = o.importanceScales ? new Float32Array(k) : null;
   if (imp) for (let i = 0; i < k; i++) imp[perm[i]] = h[i * k + i];
-  return { k, perm, u: await upperCholeskyOfInverse(h, k, gemm), imp, dead };
+  const hOrig = new Float32Array(k * k);
+  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) hOrig[perm[i] * k + perm[j]] = h[i * k + j];
+  return { k, perm, u: await upperCholeskyOfInverse(h, k, gemm), imp, dead, h: hOrig };
 }
 
 /** `rows` [N, K] row-major; `hess` from `prepareGptq` with the same act-order setting. */
@@ -130,5 +140,66 @@ export async function gptqQuantize(rows: Float32Array, n: number, k: number, fmt
     const delta = await gemm(ut, rest, h, Float32Array.from(err.subarray(0, h * n)), n);
     for (let j = 0, off = i2 * n; j < rest * n; j++) wt[off + j] -= delta[j];
   }
+  if (o.refitScales && fmt.symmetric) await refitScales(rows, n, k, fmt, codes, scales, hess, gemm);
   return { ...fmt, n, k, codes, scales, zeroPoints };
+}
+
+/**
+ * Per row, the block scales s minimising (w − A s)ᵀ H (w − A s), where A [K, nb] holds the row's
+ * centred codes (q − mid) in its block's column: s = (AᵀHA)⁻¹ AᵀHw, an nb × nb system per row.
+ * The codes stay; the output error can only fall (least squares over the scales alone). AᵀHA and
+ * AᵀHw come from one GEMM per block b: C = A_b-columns [N, bs] · H[b rows, :] [bs, K].
+ */
+async function refitScales(rows: Float32Array, n: number, k: number, fmt: BlockFormat, codes: Uint8Array, scales: Float32Array, hess: GptqHessian, gemm: Gemm): Promise<void> {
+  const bs = fmt.blockSize, nb = k / bs, mid = 1 << (fmt.bits - 1);
+  // Inputs never active were pinned to zero by GPTQ: they are not part of the target either.
+  const live = new Float32Array(k).fill(1);
+  for (let i = 0; i < k; i++) if (hess.dead[i]) live[hess.perm[i]] = 0;
+  const chunk = Math.max(1, Math.min(n, Math.floor(2 ** 24 / (nb * nb)))); // rows per pass: ≤ 128 MB of normal equations
+  const m = new Float64Array(chunk * nb * nb), v = new Float64Array(chunk * nb);
+  const a = new Float32Array(chunk * bs);
+  const sys = new Float64Array(nb * nb), rhs = new Float64Array(nb);
+  for (let r0 = 0; r0 < n; r0 += chunk) {
+    const rn = Math.min(chunk, n - r0);
+    for (let b1 = 0; b1 < nb; b1++) {
+      for (let r = 0; r < rn; r++) for (let c = 0; c < bs; c++) a[r * bs + c] = codes[(r0 + r) * k + b1 * bs + c] - mid;
+      const cm = await gemm(a.subarray(0, rn * bs), rn, bs, hess.h.subarray(b1 * bs * k, (b1 + 1) * bs * k), k);
+      for (let r = 0; r < rn; r++) {
+        const cr = r * k, wr = (r0 + r) * k;
+        let sv = 0;
+        for (let c = 0; c < k; c++) sv += cm[cr + c] * rows[wr + c] * live[c];
+        v[r * nb + b1] = sv;
+        for (let b2 = 0; b2 < nb; b2++) {
+          let sm = 0;
+          for (let c = b2 * bs; c < (b2 + 1) * bs; c++) sm += cm[cr + c] * (codes[wr + c] - mid);
+          m[(r * nb + b1) * nb + b2] = sm;
+        }
+      }
+    }
+    for (let r = 0; r < rn; r++) {
+      const so = (r0 + r) * nb;
+      sys.set(m.subarray(r * nb * nb, (r + 1) * nb * nb));
+      rhs.set(v.subarray(r * nb, (r + 1) * nb));
+      // A block whose codes are all zero has no scale to fit: pin it (identity row, old value).
+      for (let b = 0; b < nb; b++) if (!(sys[b * nb + b] > 0)) { for (let j = 0; j < nb; j++) sys[b * nb + j] = sys[j * nb + b] = 0; sys[b * nb + b] = 1; rhs[b] = scales[so + b]; }
+      const s = solveSpd(sys, rhs, nb);
+      if (s) for (let b = 0; b < nb; b++) scales[so + b] = Math.fround(s[b]);
+    }
+  }
+}
+
+/** Cholesky solve of a small symmetric positive definite system; null when it is not (keeps the old scales). */
+function solveSpd(a: Float64Array, b: Float64Array, n: number): Float64Array | null {
+  const l = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = a[i * n + j];
+      for (let p = 0; p < j; p++) s -= l[i * n + p] * l[j * n + p];
+      if (i === j) { if (!(s > 1e-12 * Math.abs(a[i * n + i]))) return null; l[i * n + i] = Math.sqrt(s); } else l[i * n + j] = s / l[j * n + j];
+    }
+  }
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) { let s = b[i]; for (let p = 0; p < i; p++) s -= l[i * n + p] * y[p]; y[i] = s / l[i * n + i]; }
+  for (let i = n - 1; i >= 0; i--) { let s = y[i]; for (let p = i + 1; p < n; p++) s -= l[p * n + i] * y[p]; y[i] = s / l[i * n + i]; }
+  return y;
 }

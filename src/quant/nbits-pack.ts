@@ -1,11 +1,14 @@
 import { Tensor } from '../ir/tensor.js';
 import { packInt4, unpackInt4 } from './primitives.js';
+import { f16ToF32, f32ToF16 } from '../util/half.js';
 import type { BlockQuantized } from './rtn.js';
 
 /**
  * onnxruntime com.microsoft.MatMulNBits weight layout:
  *   B           uint8  [N, K/bs, bs*bits/8], codes along K, two 4-bit codes per byte (low nibble first)
- *   scales      float  [N, K/bs]
+ *   scales      float  [N, K/bs] — stored as float16 (llama.cpp's choice: 2 bytes a block, not 4;
+ *               at block 16 that is 5 bits per 4-bit weight instead of 6) and read through a Cast that
+ *               onnxruntime folds at load, since MatMulNBits wants them in the activations' type.
  *   zero_points uint8  [N, ceil(K/bs*bits/8)] (4-bit: two per byte, low nibble first); omitted when
  *               symmetric, where the runtime's default 2^(bits-1) is ours.
  * B is row-major per output channel, the same layout as a [vocab, hidden] embedding table, which
@@ -18,7 +21,7 @@ export function packNBits(q: BlockQuantized): NBitsTensors {
   const nb = k / bs;
   const blob = (bs * bits) / 8;
   const b = bits === 8 ? q.codes.slice() : packInt4(q.codes);
-  const scales = new Tensor('float32', [n, nb], q.scales.slice());
+  const scales = halfScales(q.scales, [n, nb]) ?? new Tensor('float32', [n, nb], q.scales.slice());
   if (q.symmetric) return { b: new Tensor('uint8', [n, nb, blob], b), scales, zeroPoints: null };
   const zpCols = Math.ceil((nb * bits) / 8);
   let zp: Uint8Array;
@@ -49,8 +52,28 @@ export function unpackNBits(t: NBitsTensors, bits: 4 | 8, k: number): { codes: U
   return { codes, zeroPoints };
 }
 
-/** Bytes of the packed tensors: the exact on-disk size of one quantized weight. */
+/**
+ * Scales as float16 when that keeps each to float16's normal precision (|s| in [2⁻¹⁴, 65504], or 0):
+ * a relative change ≤ 2⁻¹¹, under a thousandth of a 4-bit step. Otherwise null (kept float32).
+ */
+function halfScales(scales: Float32Array, dims: number[]): Tensor | null {
+  const h = new Uint16Array(scales.length);
+  for (let i = 0; i < scales.length; i++) {
+    const a = Math.abs(scales[i]);
+    if (a !== 0 && (a < 2 ** -14 || a > 65504)) return null;
+    h[i] = f32ToF16(scales[i]);
+  }
+  return new Tensor('float16', dims, h);
+}
+
+/** The scales as float32 (float16 storage widened). */
+export function scalesF32(t: Tensor): Float32Array {
+  if (t.dtype === 'float32') return t.data as Float32Array;
+  return Float32Array.from(t.data as Uint16Array, f16ToF32);
+}
+
+/** Bytes of the packed tensors: the on-disk size of one quantized weight (float16 scales; see `halfScales`). */
 export function nbitsBytes(n: number, k: number, bits: 4 | 8, blockSize: number, symmetric: boolean): number {
   const nb = k / blockSize;
-  return (n * k * bits) / 8 + n * nb * 4 + (symmetric ? 0 : n * Math.ceil((nb * bits) / 8));
+  return (n * k * bits) / 8 + n * nb * 2 + (symmetric ? 0 : n * Math.ceil((nb * bits) / 8));
 }
