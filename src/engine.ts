@@ -1,3 +1,4 @@
+import type * as ort from 'onnxruntime-node';
 import { perplexity } from './eval/perplexity.js';
 import { registerPassEngine, type PassEngine, type RunTensor } from './passes/engine.js';
 import { DecoderRunner } from './runtime/decoder.js';
@@ -9,8 +10,9 @@ export const onnxEngine: PassEngine = {
   async open(model, session) {
     const runner = await DecoderRunner.create(model, session);
     return {
-      async run(ids, batch, outputs) {
-        const out = await runner.run(ids, batch, {}, outputs);
+      async run(ids, batch, outputs, extra = {}) {
+        // `extra` holds tensors an earlier run returned: onnxruntime tensors already.
+        const out = await runner.run(ids, batch, extra as unknown as Record<string, ort.Tensor>, outputs);
         return Object.fromEntries(outputs.map((n) => [n, out[n] as unknown as RunTensor]));
       },
       release: () => runner.release(),

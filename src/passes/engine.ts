@@ -16,8 +16,11 @@ export interface RunTensor { data: Float32Array; dims: readonly number[] }
 
 /** A session on one model, run on token windows from an empty cache. */
 export interface ModelRun {
-  /** `ids` holds `batch` windows of equal length; returns the named outputs. */
-  run(ids: BigInt64Array, batch: number, outputs: string[]): Promise<Record<string, RunTensor>>;
+  /**
+   * `ids` holds `batch` windows of equal length; returns the named outputs. `extra` feeds the model's
+   * other inputs with outputs of an earlier run (a layer-by-layer probe's hidden states).
+   */
+  run(ids: BigInt64Array, batch: number, outputs: string[], extra?: Record<string, RunTensor>): Promise<Record<string, RunTensor>>;
   release(): Promise<void>;
 }
 

@@ -57,7 +57,7 @@ export class GptqSession {
  * Σ x xᵀ of every selected linear layer's input over the calibration windows, keyed by the input
  * value's name (layers reading the same activation share one). Returns the note naming the text.
  */
-export async function calibrationGrams(model: Model, sites: WeightSite[], c: WeightCalibration, ctx: TextPassContext, method: string): Promise<{ grams: Map<string, Gram>; note: string; record: string; windows: ArrayLike<number>[] }> {
+export async function calibrationGrams(model: Model, sites: WeightSite[], c: WeightCalibration, ctx: TextPassContext, method: string, onLayer?: (grams: Map<string, Gram>) => Promise<void>): Promise<{ grams: Map<string, Gram>; note: string; record: string; windows: ArrayLike<number>[] }> {
   if (!ctx.tokenizer) throw new UsageError(`${method}: the algorithm reads calibration text and needs the model's tokenizer (tokenizer.json)`);
   const ds = loadCalibrationText(c.calibration, c.calibSplit);
   const len = c.calibCtx ?? Math.min(modelCtx(model) ?? 512, 512);
@@ -65,7 +65,7 @@ export async function calibrationGrams(model: Model, sites: WeightSite[], c: Wei
   const inputs = new Map<string, number>();
   for (const s of sites) if (s.op !== 'Gather') inputs.set(s.node.inputs[0]!.name, s.inDim);
   const bar = new Progress('calibration (XᵀX)', windows.length);
-  const grams = await collectGrams(model, windows, [...inputs].map(([name, k]) => ({ name, k })), { engine: engineOf(ctx, method), session: ctx.session, onProgress: (d, t) => bar.update(d, t) });
+  const grams = await collectGrams(model, windows, [...inputs].map(([name, k]) => ({ name, k })), { engine: engineOf(ctx, method), session: ctx.session, onProgress: (d, t) => bar.update(d, t), onLayer });
   bar.done();
   const record = JSON.stringify({ dataset: ds.name, sha256: ds.sha256, windows: windows.length, ctx: len, method });
   return { grams, record, windows, note: `calibration: ${ds.name} (sha256 ${ds.sha256.slice(0, 12)}…), ${windows.length} windows of ${len} tokens` };

@@ -7,15 +7,16 @@ import type { Model } from '../ir/graph.js';
 import { transpose } from '../quant/primitives.js';
 import { dequantizeBlocks, rtnQuantize, type BlockFormat, type BlockQuantized } from '../quant/rtn.js';
 import { f16ToF32, f32ToF16 } from '../util/half.js';
-import { nbitsBytes } from '../quant/nbits-pack.js';
+import { nbitsBytes, packNBits } from '../quant/nbits-pack.js';
 import { DecoderRunner } from '../runtime/decoder.js';
 import { relL2, runLogits } from '../testing/fixtures.js';
 import { randomGpt2Weights, tinyGpt2Config } from '../testing/random-decoder.js';
 import { UsageError } from '../util/errors.js';
 import { runWeightOnly, type WeightOnlyConfig } from './weight-only.js';
-import { calibrationGrams } from './weight-only-calibrate.js';
+import { calibrationGrams, GptqSession } from './weight-only-calibrate.js';
+import { engineOf } from './engine.js';
 import { charTokenizer as charTokenizerFor, randomTextFile } from '../testing/calibration.js';
-import { selectWeights } from './select.js';
+import { selectWeights, siteRows } from './select.js';
 import { cloneModel } from '../ir/graph.js';
 import { scalesFor } from '../quant/awq.js';
 import { foldScales, smoothGroups } from '../quant/smoothquant.js';
@@ -172,6 +173,23 @@ test('calibrated algorithms: GPTQ and importance RTN beat RTN on held-out tokens
   assert.equal(rtn.r.model.metadata['quantlab.calibration'], undefined);
   // Without a tokenizer the calibrated algorithms refuse in one line.
   await assert.rejects(runWeightOnly(fp32, { ...base, algorithm: 'gptq' } as WeightOnlyConfig, quiet), /needs the model's tokenizer/);
+});
+
+test('GPTQ quantizes each layer as soon as the layer-by-layer calibration has its statistics: the same codes and scales as from every Gram matrix at once', async () => {
+  const calibration = calibFile();
+  const ctx = { explain: () => {}, tokenizer: charTokenizer, session: { threads: 1 } };
+  const fmt: BlockFormat = { bits: 4, blockSize: 16, symmetric: true };
+  const streamed = (await runWeightOnly(fp32, { kind: 'int4-weight', blockSize: 16, calibration, calibWindows: 8, calibCtx: 64, algorithm: 'gptq' } as WeightOnlyConfig, ctx)).model.graph;
+  const m = cloneModel(fp32);
+  const sites = selectWeights(m, undefined, quiet, { ops: ['MatMul'] }).sites;
+  const { grams } = await calibrationGrams(m, sites, { calibration, calibSplit: 'train', calibWindows: 8, calibCtx: 64 }, ctx, 'test');
+  const gptq = await GptqSession.open({ damp: 0.01, tiedDamp: 0.3 }, engineOf({}, 'test'), ctx.session);
+  for (const s of sites) {
+    const want = packNBits(await gptq.quantize(s.node.inputs[0]!.name, grams.get(s.node.inputs[0]!.name)!, siteRows(s), s.outDim, fmt, false));
+    assert.deepEqual(streamed.mustValue(`${s.weight.name}_Q4`).constant!.data, want.b.data, `${s.weight.name}: codes`);
+    assert.deepEqual(streamed.mustValue(`${s.weight.name}_Q4_scales`).constant!.data, want.scales.data, `${s.weight.name}: scales`);
+  }
+  await gptq.release();
 });
 
 test('AWQ: scales folded into the norms leave the float model unchanged; the rounded model is no worse than RTN', async () => {

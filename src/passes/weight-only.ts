@@ -143,40 +143,26 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
   requireSome(sel, c.kind);
 
   // Calibrated algorithms: Σxxᵀ of each linear input; AWQ then folds its scales into the norms.
+  // Plain GPTQ quantizes each layer as soon as the layer-by-layer calibration has its inputs' sums,
+  // then drops them: one layer's Gram matrices in memory at a time. The budget search and AWQ read
+  // every table's statistics first.
   let grams = new Map<string, Gram>();
   let sites = sel.sites;
-  if (needsCalibration(c)) {
-    const cal = await calibrationGrams(m, sites, c, ctx, `${c.kind} ${algorithmLabel(c)}`);
-    grams = cal.grams;
-    report.notes.push(cal.note);
-    m.metadata[CALIBRATION_METADATA] = cal.record;
-    if (c.budget) {
-      const choice = await chooseBudget(m, sites, formats, grams, c.budget, cal.windows, c, ctx);
-      report.notes.push(choice.note);
-    }
-    if (c.algorithm === 'awq') {
-      report.notes.push(applyAwq(m, sites, grams, (s) => formats.get(s)!, (x) => ctx.explain(x)));
-      sites = sites.map((s) => { const t = { ...s, tensor: s.weight.constant! }; formats.set(t, formats.get(s)!); return t; });
-    }
-  }
   // A tied table's Gather site quantizes with its head's statistics: both read one packed table.
   // (Taken before the loop: replacing a node detaches its inputs.)
-  const inputs = new Map(sites.map((site) => {
+  const inputOf = (site: WeightSite): string | undefined => {
     const linear = site.op === 'Gather' ? sites.find((s) => s.op !== 'Gather' && s.weight === site.weight && s.inAxis === site.inAxis) : site;
-    return [site, linear?.node.inputs[0]!.name];
-  }));
-  const inputOf = (site: WeightSite): string | undefined => inputs.get(site);
-  const gramOf = (site: WeightSite): Gram | undefined => grams.get(inputOf(site) ?? '');
-  // Each Gram matrix (and its GPTQ preparation) is dropped after the last site that reads it.
-  const lastUse = new Map<string, number>();
-  sites.forEach((s, i) => { const k = inputOf(s); if (k) lastUse.set(k, i); });
+    return linear?.node.inputs[0]?.name;
+  };
+  let inputs = new Map<WeightSite, string | undefined>();
+  const gramOf = (site: WeightSite): Gram | undefined => grams.get(inputs.get(site) ?? '');
   const gptq = c.algorithm === 'gptq' ? await GptqSession.open(c, engineOf(ctx, 'gptq'), ctx.session) : null;
   const quantizeRows = async (site: WeightSite, rows: Float32Array, fmt: BlockFormat): Promise<BlockQuantized> => {
     const gram = gramOf(site);
     if (!gram || !needsCalibration(c)) return rtnQuantize(rows, site.outDim, site.inDim, fmt);
     if (gptq) {
       const tied = c.embedding === 'shared' && sites.some((s) => s.op === 'Gather' && s.weight === site.weight);
-      return gptq.quantize(inputOf(site)!, gram, rows, site.outDim, fmt, tied);
+      return gptq.quantize(inputs.get(site)!, gram, rows, site.outDim, fmt, tied);
     }
     if (!c.importance) return rtnQuantize(rows, site.outDim, site.inDim, fmt);
     const imp = new Float32Array(site.inDim);
@@ -184,7 +170,6 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
     return rtnImportance(rows, site.outDim, site.inDim, fmt, imp);
   };
   const algoKey = needsCalibration(c) ? `${algorithmLabel(c)}|${c.damp}|${c.tiedDamp}|${c.calibration}|${c.calibSplit}|${c.calibWindows}|${c.calibCtx}` : c.algorithm;
-  const bar = needsCalibration(c) ? new Progress(algorithmLabel(c), sites.length) : null;
 
   // One packed table per (weight, orientation, format): a tied head and its embedding share it.
   // Only the graph values are kept: the packed arrays are then free once written (or spilled to disk).
@@ -214,6 +199,33 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
     return p;
   };
 
+  if (needsCalibration(c)) {
+    inputs = new Map(sites.map((site) => [site, inputOf(site)]));
+    const streaming = !!gptq && !c.budget;
+    const cal = await calibrationGrams(m, sites, c, ctx, `${c.kind} ${algorithmLabel(c)}`, streaming ? async (done) => {
+      grams = done;
+      for (const site of sites) if (site.op !== 'Gather' && done.has(inputs.get(site)!)) await packedFor(site, formats.get(site)!);
+      for (const k of done.keys()) gptq!.drop(k);
+      grams = new Map();
+    } : undefined);
+    grams = cal.grams;
+    report.notes.push(cal.note);
+    m.metadata[CALIBRATION_METADATA] = cal.record;
+    if (c.budget) {
+      const choice = await chooseBudget(m, sites, formats, grams, c.budget, cal.windows, c, ctx);
+      report.notes.push(choice.note);
+    }
+    if (c.algorithm === 'awq') {
+      report.notes.push(applyAwq(m, sites, grams, (s) => formats.get(s)!, (x) => ctx.explain(x)));
+      sites = sites.map((s) => { const t = { ...s, tensor: s.weight.constant! }; formats.set(t, formats.get(s)!); return t; });
+      inputs = new Map(sites.map((site) => [site, inputOf(site)]));
+    }
+  }
+  // Each Gram matrix (and its GPTQ preparation) is dropped after the last site that reads it.
+  const lastUse = new Map<string, number>();
+  sites.forEach((s, i) => { const k = inputs.get(s); if (k) lastUse.set(k, i); });
+  const bar = needsCalibration(c) ? new Progress(algorithmLabel(c), sites.length) : null;
+
   for (const [i, site] of sites.entries()) {
     bar?.update(i, sites.length);
     const fmt = formats.get(site)!;
@@ -226,7 +238,7 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
     if (site.op === 'Gather') replaceGatherNBits(g, site.node, p.values, fmt, site.inDim);
     else replaceLinear(g, site, p.values, fmt, c.accuracyLevel);
     ctx.explain(`${site.op} ${site.node.name}: ${site.weight.name} → ${fmt.bits}-bit block ${fmt.blockSize} ${fmt.symmetric ? 'symmetric' : 'asymmetric'}${site.op === 'Gather' ? ' (gather + unpack)' : ' (MatMulNBits)'}`);
-    const input = inputOf(site);
+    const input = inputs.get(site);
     if (input && lastUse.get(input) === i) {
       grams.delete(input);
       gptq?.drop(input);

@@ -20,6 +20,11 @@ export interface GramOptions {
   onProgress?: (done: number, total: number) => void;
   /** Most bytes of Gram matrices held by one probe run; more inputs re-run the windows (default 1 GiB). */
   chunkBytes?: number;
+  /**
+   * Streaming: receives each layer's sums as soon as the layer-by-layer probe has them, and they are
+   * then dropped (not returned): memory holds one layer's Gram matrices, whatever the model's depth.
+   */
+  onLayer?: (grams: Map<string, Gram>) => Promise<void>;
 }
 
 /**
@@ -29,16 +34,17 @@ export interface GramOptions {
  */
 export async function collectGrams(model: Model, windows: ArrayLike<number>[], inputs: { name: string; k: number }[], opts: GramOptions): Promise<Map<string, Gram>> {
   const out = new Map<string, Gram>();
-  const budget = opts.chunkBytes ?? 2 ** 30;
+  const budget = opts.onLayer ? Infinity : opts.chunkBytes ?? 2 ** 30;
   const chunks: { name: string; k: number }[][] = [];
-  let bytes = Infinity;
+  let bytes = 0;
   for (const i of inputs) {
     const b = i.k * i.k * 4;
-    if (bytes + b > budget) { chunks.push([]); bytes = 0; }
+    if (!chunks.length || bytes + b > budget) { chunks.push([]); bytes = 0; }
     chunks[chunks.length - 1].push(i);
     bytes += b;
   }
-  const total = chunks.length * windows.length;
+  let tokens = 0;
+  for (const w of windows) tokens += w.length;
   for (const [c, chunk] of chunks.entries()) {
     const gramOf = new Map(chunk.map((i) => [`${i.name}/gram`, i]));
     for (const i of chunk) out.set(i.name, { k: i.k, sum: new Float32Array(i.k * i.k), tokens: 0 });
@@ -54,10 +60,16 @@ export async function collectGrams(model: Model, windows: ArrayLike<number>[], i
       const gram = out.get(i.name)!;
       const d = t.data;
       for (let j = 0; j < d.length; j++) gram.sum[j] += d[j];
-    }, { engine: opts.engine, session: { ...opts.session, prepack: false }, batchTokens: 2048, onProgress: opts.onProgress && ((d) => opts.onProgress!(c * windows.length + d, total)) });
+    }, {
+      engine: opts.engine, session: { ...opts.session, prepack: false }, batchTokens: 2048,
+      onProgress: opts.onProgress && ((d, t) => opts.onProgress!(c * t + d, chunks.length * t)),
+      onStageDone: opts.onLayer && (async (produced) => {
+        const done = new Map<string, Gram>();
+        for (const name of produced) { const i = gramOf.get(name)!; const gram = out.get(i.name)!; gram.tokens = tokens; done.set(i.name, gram); out.delete(i.name); }
+        if (done.size) await opts.onLayer!(done);
+      }),
+    });
   }
-  let tokens = 0;
-  for (const w of windows) tokens += w.length;
   for (const gram of out.values()) gram.tokens = tokens;
   return out;
 }
