@@ -37,7 +37,9 @@ if (!fs.existsSync(path.join(model, 'config.json'))) {
   if (r.status !== 0) process.exit(1);
 }
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-qspeed-'));
-const env = { ...process.env, QUANTLAB_NO_PROGRESS: '1', GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296' };
+// The allocator as a user runs quantlab (glibc defaults): the latency benchmarks' GLIBC_TUNABLES
+// (a fixed mmap threshold, no trimming) would keep freed memory and overstate the peak.
+const env = { ...process.env, QUANTLAB_NO_PROGRESS: '1' };
 const rows = methods.map((m) => {
   const r = spawnSync(process.execPath, [new URL(import.meta.url).pathname, '--worker', model, m, path.join(tmp, m.replace(/[^a-z0-9.-]/gi, '_'))], { encoding: 'utf8', env });
   const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
@@ -53,7 +55,7 @@ fs.mkdirSync(path.dirname(out), { recursive: true });
 fs.writeFileSync(`${out}.json.tmp`, JSON.stringify(result, null, 2) + '\n');
 fs.renameSync(`${out}.json.tmp`, `${out}.json`);
 let md = `# Quantization speed and memory (npm run bench:quantize)\n\n${result.date} · ${result.machine.cpu} (${(result.machine.cpu_features ?? []).join(', ')}) · ${result.machine.cores} cores · Node ${result.machine.node}\n\n`;
-md += `Model: ${path.basename(model)} (${rows.find((r) => r.source_weight_bytes)?.source_weight_bytes.toLocaleString('en-US') ?? '?'} bytes of FP32 weights). Pass speed = FP32 weight MB / pass wall time (load and write excluded); peak RSS = the whole quantize process (load + pass + write), as a multiple of the FP32 weight bytes.\n\n`;
+md += `Model: ${path.basename(model)} (${rows.find((r) => r.source_weight_bytes)?.source_weight_bytes.toLocaleString('en-US') ?? '?'} bytes of FP32 weights). Pass speed = FP32 weight MB / pass wall time (load and write excluded); peak RSS = the whole quantize process (load + pass + write, glibc allocator defaults), as a multiple of the FP32 weight bytes.\n\n`;
 md += '| method | pass s | MB/s (wall) | MB/s (CPU) | peak RSS MiB | × FP32 size | output bytes |\n|---|---:|---:|---:|---:|---:|---:|\n';
 for (const r of rows) md += r.error ? `| ${r.method} | failed: ${r.error} | | | | | |\n` : `| ${r.method} | ${(r.pass_ms / 1000).toFixed(2)} | ${r.mb_per_s} | ${r.mb_per_cpu_s} | ${(r.peak_rss_bytes / 2 ** 20).toFixed(0)} | ${r.rss_x_fp32.toFixed(2)}× | ${r.out_bytes.toLocaleString('en-US')} |\n`;
 fs.writeFileSync(`${out}.md`, md);

@@ -76,7 +76,7 @@ export class Tensor {
 }
 
 /** Bytes of lazily loaded tensors kept (least recently used dropped first; the newest always stays). */
-export const LAZY_CACHE_BYTES = 512 * 2 ** 20;
+export const LAZY_CACHE_BYTES = 128 * 2 ** 20;
 const cache = new Map<Tensor, TypedArray>();
 let cachedBytes = 0;
 /** Loads performed so far (tests check that building a graph reads no weights), and who is told of each (progress). */

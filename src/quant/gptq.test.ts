@@ -159,6 +159,17 @@ test('scale refit: each row\'s block scales are the least-squares ones under H f
   assert.ok(after < before, `output error ${before} → ${after}`);
 });
 
+test('GPTQ in row slices (bounded working memory for an LM head) gives the codes and scales of one pass over every row', async () => {
+  const n = 40, k = 64, t = 200;
+  const fmt: BlockFormat = { bits: 4, blockSize: 16, symmetric: true };
+  const gram = gramOf(activations(t, k, 31), t, k);
+  const w = weights(n, k, 32);
+  const whole = await gptq(w, n, k, fmt, gram);
+  const sliced = await gptq(w, n, k, fmt, gram, { rowSlice: 7 });
+  assert.deepEqual(sliced.codes, whole.codes);
+  for (let i = 0; i < whole.scales.length; i++) assert.ok(Math.abs(sliced.scales[i] - whole.scales[i]) <= 1e-6 * Math.abs(whole.scales[i]), `scale ${i}`);
+});
+
 test('GPTQ, act-order and importance RTN lower the output error ‖WX − ŴX‖ against RTN on the calibration X', async () => {
   const n = 48, k = 128, t = 512;
   const gram = gramOf(activations(t, k, 21), t, k);

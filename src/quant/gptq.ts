@@ -29,6 +29,8 @@ export interface GptqOptions {
    * columns absorbed their errors are no longer the best ones for the codes it ended with.
    */
   refitScales: boolean;
+  /** Rows quantized together (default: 32 MB of float64 working weights, 2²² / K rows). */
+  rowSlice?: number;
 }
 
 export const gptqDefaults: GptqOptions = { damp: 0.01, actOrder: false, importanceScales: true, lazyBlock: 128, refitScales: true };
@@ -45,6 +47,8 @@ export interface GptqHessian {
   dead: Uint8Array;
   /** The damped H in the original column order (the scale refit's objective). */
   h: Float32Array;
+  /** Position of each original column in `perm`. */
+  pos: Int32Array;
 }
 
 /** `gram` [K, K] = Σ x xᵀ over the calibration tokens. */
@@ -70,11 +74,32 @@ export async function prepareGptq(gram: Float32Array, k: number, opts: Partial<G
   if (imp) for (let i = 0; i < k; i++) imp[perm[i]] = h[i * k + i];
   const hOrig = new Float32Array(k * k);
   for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) hOrig[perm[i] * k + perm[j]] = h[i * k + j];
-  return { k, perm, u: await upperCholeskyOfInverse(h, k, gemm), imp, dead, h: hOrig };
+  const pos = new Int32Array(k);
+  for (let i = 0; i < k; i++) pos[perm[i]] = i;
+  return { k, perm, u: await upperCholeskyOfInverse(h, k, gemm), imp, dead, h: hOrig, pos };
 }
 
-/** `rows` [N, K] row-major; `hess` from `prepareGptq` with the same act-order setting. */
+/**
+ * `rows` [N, K] row-major; `hess` from `prepareGptq` with the same act-order setting. Rows are
+ * independent under GPTQ (one H for all): a large matrix (an LM head) goes through in slices of
+ * ≤ 32 MB of float64 working weights, so its working memory does not grow with the vocabulary.
+ */
 export async function gptqQuantize(rows: Float32Array, n: number, k: number, fmt: BlockFormat, hess: GptqHessian, opts: Partial<GptqOptions>, gemm: Gemm): Promise<BlockQuantized> {
+  const slice = opts.rowSlice ?? Math.max(1, Math.floor(2 ** 22 / k));
+  if (n <= slice) return gptqRows(rows, n, k, fmt, hess, opts, gemm);
+  const nb = k / fmt.blockSize;
+  const out: BlockQuantized = { ...fmt, n, k, codes: new Uint8Array(n * k), scales: new Float32Array(n * nb), zeroPoints: new Uint8Array(n * nb) };
+  for (let r0 = 0; r0 < n; r0 += slice) {
+    const rn = Math.min(slice, n - r0);
+    const part = await gptqRows(rows.subarray(r0 * k, (r0 + rn) * k), rn, k, fmt, hess, opts, gemm);
+    out.codes.set(part.codes, r0 * k);
+    out.scales.set(part.scales, r0 * nb);
+    out.zeroPoints.set(part.zeroPoints, r0 * nb);
+  }
+  return out;
+}
+
+async function gptqRows(rows: Float32Array, n: number, k: number, fmt: BlockFormat, hess: GptqHessian, opts: Partial<GptqOptions>, gemm: Gemm): Promise<BlockQuantized> {
   const o = { ...gptqDefaults, ...opts };
   const bs = fmt.blockSize, nb = k / bs, qmax = (1 << fmt.bits) - 1;
   if (k % bs !== 0) throw new RangeError(`dimension ${k} is not divisible by block ${bs}`);
@@ -152,27 +177,32 @@ export async function gptqQuantize(rows: Float32Array, n: number, k: number, fmt
  */
 async function refitScales(rows: Float32Array, n: number, k: number, fmt: BlockFormat, codes: Uint8Array, scales: Float32Array, hess: GptqHessian, gemm: Gemm): Promise<void> {
   const bs = fmt.blockSize, nb = k / bs, mid = 1 << (fmt.bits - 1);
-  // Inputs never active were pinned to zero by GPTQ: they are not part of the target either.
-  const live = new Float32Array(k).fill(1);
-  for (let i = 0; i < k; i++) if (hess.dead[i]) live[hess.perm[i]] = 0;
-  const chunk = Math.max(1, Math.min(n, Math.floor(2 ** 24 / (nb * nb)))); // rows per pass: ≤ 128 MB of normal equations
+  const chunk = Math.max(1, Math.min(n, Math.floor(2 ** 22 / (nb * nb)), Math.floor(2 ** 21 / k))); // rows per pass: ≤ 32 MB of normal equations, ≤ 8 MB per GEMM output
   const m = new Float64Array(chunk * nb * nb), v = new Float64Array(chunk * nb);
-  const a = new Float32Array(chunk * bs);
+  const a = new Float32Array(chunk * k), ab = new Float32Array(chunk * bs), w = new Float32Array(chunk * k);
   const sys = new Float64Array(nb * nb), rhs = new Float64Array(nb);
   for (let r0 = 0; r0 < n; r0 += chunk) {
     const rn = Math.min(chunk, n - r0);
+    for (let j = 0; j < rn * k; j++) a[j] = codes[r0 * k + j] - mid;
+    // AᵀHw per row from one GEMM, W·H (H symmetric); inputs never active were pinned to zero by GPTQ
+    // and are not part of the target either.
+    for (let r = 0; r < rn; r++) for (let c = 0; c < k; c++) w[r * k + c] = hess.dead[hess.pos[c]] ? 0 : rows[(r0 + r) * k + c];
+    const hw = await gemm(w.subarray(0, rn * k), rn, k, hess.h, k);
+    for (let r = 0; r < rn; r++) for (let b = 0; b < nb; b++) {
+      let sv = 0;
+      for (let c = b * bs, o = r * k; c < (b + 1) * bs; c++) sv += a[o + c] * hw[o + c];
+      v[r * nb + b] = sv;
+    }
+    // AᵀHA: block b1's columns of A times H's rows b1 (one GEMM), then dotted with A block by block.
     for (let b1 = 0; b1 < nb; b1++) {
-      for (let r = 0; r < rn; r++) for (let c = 0; c < bs; c++) a[r * bs + c] = codes[(r0 + r) * k + b1 * bs + c] - mid;
-      const cm = await gemm(a.subarray(0, rn * bs), rn, bs, hess.h.subarray(b1 * bs * k, (b1 + 1) * bs * k), k);
+      for (let r = 0; r < rn; r++) ab.set(a.subarray(r * k + b1 * bs, r * k + (b1 + 1) * bs), r * bs);
+      const cm = await gemm(ab.subarray(0, rn * bs), rn, bs, hess.h.subarray(b1 * bs * k, (b1 + 1) * bs * k), k);
       for (let r = 0; r < rn; r++) {
-        const cr = r * k, wr = (r0 + r) * k;
-        let sv = 0;
-        for (let c = 0; c < k; c++) sv += cm[cr + c] * rows[wr + c] * live[c];
-        v[r * nb + b1] = sv;
+        const o = r * k, mo = (r * nb + b1) * nb;
         for (let b2 = 0; b2 < nb; b2++) {
           let sm = 0;
-          for (let c = b2 * bs; c < (b2 + 1) * bs; c++) sm += cm[cr + c] * (codes[wr + c] - mid);
-          m[(r * nb + b1) * nb + b2] = sm;
+          for (let c = b2 * bs; c < (b2 + 1) * bs; c++) sm += cm[o + c] * a[o + c];
+          m[mo + b2] = sm;
         }
       }
     }

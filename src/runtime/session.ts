@@ -25,9 +25,16 @@ export interface SessionOptions {
 
 export function defaultThreads(): number { return os.availableParallelism?.() ?? os.cpus().length; }
 
-const INLINE_LIMIT = 1.8 * 2 ** 30;
+/**
+ * Past this many bytes of weights a session is built from a temp file with external data, not from
+ * an in-memory protobuf: onnxruntime then reads the weights straight into its tensors, where a
+ * buffer costs two more transient copies (the encoded bytes and onnxruntime's parsed proto) — the
+ * peak of a layer-by-layer calibration whose first stage holds the embedding table. (And protobuf
+ * cannot encode more than 2 GiB.)
+ */
+const INLINE_LIMIT = 64 * 2 ** 20;
 
-/** An onnxruntime session for an in-memory model (spilled to a temp folder past protobuf's 2 GiB). */
+/** An onnxruntime session for an in-memory model (through a temp folder past INLINE_LIMIT). */
 export async function createSession(model: Model, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
   const so: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: opts.threads ?? defaultThreads(),

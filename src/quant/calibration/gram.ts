@@ -61,7 +61,7 @@ export async function collectGrams(model: Model, windows: ArrayLike<number>[], i
       const d = t.data;
       for (let j = 0; j < d.length; j++) gram.sum[j] += d[j];
     }, {
-      engine: opts.engine, session: { ...opts.session, prepack: false }, batchTokens: 2048,
+      engine: opts.engine, session: { ...opts.session, prepack: false }, batchTokens: 1024,
       onProgress: opts.onProgress && ((d, t) => opts.onProgress!(c * t + d, chunks.length * t)),
       onStageDone: opts.onLayer && (async (produced) => {
         const done = new Map<string, Gram>();
