@@ -25,7 +25,9 @@ if (process.argv[2] === '--worker') {
     const vocab = JSON.parse(fs.readFileSync(path.join(model, 'config.json'), 'utf8')).vocab_size;
     lm.tokenizer = { ...tok, encode: (s) => Array.from(tok.encode(s), (i) => i % vocab) };
   }
-  const r = await quantizeToFolder({ model: lm, config: methodSpec(method).config, out });
+  // CALIB_WINDOWS: fewer calibration windows (a peak-memory check of a large shape in less time).
+  const config = { ...methodSpec(method).config, ...(process.env.CALIB_WINDOWS ? { calibWindows: Number(process.env.CALIB_WINDOWS) } : {}) };
+  const r = await quantizeToFolder({ model: lm, config, out });
   console.log(JSON.stringify({ method, ...r.record.timing, out_bytes: r.outBytes, source_bytes: r.sourceBytes, peak_rss_bytes: process.resourceUsage().maxRSS * 1024 }));
   process.exit(0);
 }
