@@ -67,18 +67,15 @@ for (const row of report.rows) {
   const share = fp32 ? `${((100 * row.size.file_bytes) / fp32.size.file_bytes).toFixed(1)}%` : '—';
   md += `| ${row.method} | ${share} | ${kld} | ${top} | ${fmt(row.perplexity)} | ${row.speedup_decode == null ? '—' : `${row.speedup_decode.toFixed(2)}×`} |\n`;
 }
-if (!second) {
+if (second) {
+  const tr = JSON.parse(fs.readFileSync(path.join(model, 'train_result.json'), 'utf8'));
+  md += `\nThe model: ${model.replace(root + path.sep, '')} (see secondModel() in benchmarks/quality.mjs); training result: ${JSON.stringify(tr.validation?.at?.(-1) ?? tr).slice(0, 200)}.\n\n`;
+} else {
   md += `| *llama.cpp Q8_0* | *29.7%* | *1.19e-4* | *99.15%* | | |\n| *llama.cpp Q4_K_M (mostly q5_0/q8_0 here)* | *27.9%* | *1.31e-3* | *97.06%* | | |\n`;
   md += `| *llama.cpp Q4_K_M + imatrix* | *27.9%* | *1.06e-3* | *97.15%* | | |\n| *llama.cpp Q4_0 \`--pure\`* | *17.8%* | *1.25e-2* | *90.39%* | | |\n| *llama.cpp Q4_0 \`--pure\` + imatrix* | *17.8%* | *1.25e-2* | *90.20%* | | |\n\n`;
   md += `llama.cpp rows (italic): ../shared/research/llamacpp-anchor.md, its perplexity tool's KLD on its own windows of the same text; not re-run here.\n\n`;
 }
-if (second) {
-  const tr = JSON.parse(fs.readFileSync(path.join(model, 'train_result.json'), 'utf8'));
-  md += `\nThe model: ${model.replace(root + path.sep, '')} (see secondModel() in benchmarks/quality.mjs); training result: ${JSON.stringify(tr.validation?.at?.(-1) ?? tr).slice(0, 200)}.\n\n`;
-}
-{
-  md += `The decode column comes from 3 interleaved repetitions of ${report.rows.length} variants (0.2 s each): same-format rows (int8-weight with and without GPTQ) differ by up to 1.7×, so read it as rough; speed claims are in results/speed/ (npm run bench:speed).\n`;
-}
+md += `The decode column comes from 3 interleaved repetitions of ${report.rows.length} variants (0.2 s each): same-format rows (int8-weight with and without GPTQ) differ by up to 1.7×, so read it as rough; speed claims are in results/speed/ (npm run bench:speed).\n`;
 fs.writeFileSync(path.join(out, 'summary.md.tmp'), md);
 fs.renameSync(path.join(out, 'summary.md.tmp'), path.join(out, 'summary.md'));
 console.log(md);

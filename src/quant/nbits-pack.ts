@@ -1,6 +1,6 @@
 import { Tensor } from '../ir/tensor.js';
 import { packInt4, unpackInt4 } from './primitives.js';
-import { f16ToF32, f32ToF16 } from '../util/half.js';
+import { f32ArrayToF16 } from '../util/half.js';
 import type { BlockQuantized } from './rtn.js';
 
 /**
@@ -57,19 +57,11 @@ export function unpackNBits(t: NBitsTensors, bits: 4 | 8, k: number): { codes: U
  * a relative change ≤ 2⁻¹¹, under a thousandth of a 4-bit step. Otherwise null (kept float32).
  */
 function halfScales(scales: Float32Array, dims: number[]): Tensor | null {
-  const h = new Uint16Array(scales.length);
-  for (let i = 0; i < scales.length; i++) {
-    const a = Math.abs(scales[i]);
+  for (const s of scales) {
+    const a = Math.abs(s);
     if (a !== 0 && (a < 2 ** -14 || a > 65504)) return null;
-    h[i] = f32ToF16(scales[i]);
   }
-  return new Tensor('float16', dims, h);
-}
-
-/** The scales as float32 (float16 storage widened). */
-export function scalesF32(t: Tensor): Float32Array {
-  if (t.dtype === 'float32') return t.data as Float32Array;
-  return Float32Array.from(t.data as Uint16Array, f16ToF32);
+  return new Tensor('float16', dims, f32ArrayToF16(scales));
 }
 
 /** Bytes of the packed tensors: the on-disk size of one quantized weight (float16 scales; see `halfScales`). */

@@ -107,7 +107,8 @@ export async function runProbe(
     }
   }
   const carried = groups.map(() => new Map<string, RunTensor>());
-  const carriedTypes = new Map<string, RunTensor>();
+  // Element type and rank of each carried value, from the stage that produced it (onnxruntime tensors name their type).
+  const carriedTypes = new Map<string, { dtype: DType; rank: number }>();
   for (let s = 0; s < stages; s++) {
     const sub = stages === 1 ? probe : cloneModel(probe);
     const sg = sub.graph;
@@ -118,9 +119,8 @@ export async function runProbe(
         const from = stage.get(v.producer!)!;
         if (from < s && last >= s) {
           const old = sg.mustValue(v.name);
-          // Typed as the earlier stage returned it (onnxruntime tensors name their element type).
-          const t = carriedTypes.get(v.name)! as RunTensor & { type?: DType };
-          const input = sg.addInput(sg.uniqueName(`${v.name}/carried`), { dtype: t.type ?? 'float32', shape: t.dims.map((_, i) => `d${i}`) });
+          const t = carriedTypes.get(v.name)!;
+          const input = sg.addInput(sg.uniqueName(`${v.name}/carried`), { dtype: t.dtype, shape: Array.from({ length: t.rank }, (_, i) => `d${i}`) });
           sg.replaceAllUses(old, input);
           feeds.set(input.name, v.name);
         } else if (from === s) sg.markOutput(sg.mustValue(v.name));
@@ -140,7 +140,12 @@ export async function runProbe(
         for (const [input, name] of feeds) extra[input] = carried[gi].get(name)!;
         const out = await runner.run(grp.ids, grp.batch, fetch, extra);
         for (const name of mine) onValue(name, out[name], grp.first);
-        for (const name of fetch) if (lastReader.has(g.mustValue(name))) { carried[gi].set(name, out[name]); carriedTypes.set(name, out[name]); }
+        for (const name of fetch) {
+          if (!lastReader.has(g.mustValue(name))) continue;
+          const t = out[name] as RunTensor & { type?: DType };
+          carried[gi].set(name, t);
+          carriedTypes.set(name, { dtype: t.type ?? 'float32', rank: t.dims.length });
+        }
         // Carried values no later stage reads are dropped.
         for (const name of [...carried[gi].keys()]) if (lastReader.get(g.mustValue(name))! <= s) carried[gi].delete(name);
         opts.onProgress?.(s * windows.length + grp.first + grp.batch, stages * windows.length);
