@@ -110,6 +110,7 @@ export async function oneRepetition(runner: DecoderRunner, prompt: BigInt64Array
   const p = performance.now() - a;
   // A model with few positions cannot decode after a full-length prompt: decode after a shorter one.
   if (ctxLen < prompt.length) {
+    cache.release();
     cache = runner.newCache(ctxLen + N);
     out = await runner.step(prompt.subarray(0, ctxLen), 1, cache, {}, [NEXT_TOKEN]);
     next = lastToken(out);
@@ -123,5 +124,6 @@ export async function oneRepetition(runner: DecoderRunner, prompt: BigInt64Array
     d.push(performance.now() - s);
     run.push(runner.lastRunMs);
   }
+  cache.release();
   return { p, d, run };
 }

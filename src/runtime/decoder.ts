@@ -1,5 +1,5 @@
 import type { Model } from '../ir/graph.js';
-import { BufferCache, cacheInputs, ConcatCache, inPlaceCacheForm, NEW_ROWS, newRowsName, type CacheInput, type CachePath, type DecoderCache } from './kv-cache.js';
+import { BufferCache, CacheStore, cacheInputs, ConcatCache, inPlaceCacheForm, newRowsName, type CacheInput, type CachePath, type DecoderCache } from './kv-cache.js';
 import { withNextToken } from './last-logits.js';
 import { createSession, ort, type SessionOptions } from './session.js';
 
@@ -30,7 +30,9 @@ export class DecoderRunner {
     /** The graph's outputs but the cache's (what `run` fetches by default), and the cache's (what `step` always adds). */
     private readonly plainOutputs: string[],
     private readonly cacheOutputs: string[],
-  ) {}
+  ) {
+    this.store = new CacheStore(2 * past.length);
+  }
 
   static async create(model: Model, opts: RunnerOptions = {}): Promise<DecoderRunner> {
     const names = model.graph.inputs.map((v) => v.name);
@@ -48,7 +50,7 @@ export class DecoderRunner {
     const known = new Set(['input_ids', 'attention_mask', 'position_ids', ...past.map((p) => p.name)]);
     const session = await createSession(graph, opts);
     const outputs = graph.graph.outputs.map((v) => v.name);
-    const isCache = (o: string) => o.startsWith('present.') || o === NEW_ROWS || past.some((p) => newRowsName(p.name) === o);
+    const isCache = (o: string) => o.startsWith('present.') || past.some((p) => newRowsName(p.name) === o);
     return new DecoderRunner(session, path, past, names.includes('position_ids'), names.filter((n) => !known.has(n)), outputs.filter((o) => !isCache(o)), outputs.filter(isCache));
   }
 
@@ -57,10 +59,16 @@ export class DecoderRunner {
 
   get hasKvCache(): boolean { return this.cachePath !== null; }
 
-  /** An empty cache for this runner; `capacity`: the positions it should hold without growing. */
+  /** Buffers of released caches, for the next one (kv-cache.ts CacheStore). */
+  private readonly store: CacheStore;
+
+  /**
+   * An empty cache for this runner; `capacity`: the positions it should hold without growing.
+   * `release()` it when done, so the next cache reuses its memory.
+   */
   newCache(capacity = 0): DecoderCache {
     if (!this.cachePath) throw new Error('this graph has no KV cache');
-    return this.cachePath === 'in-place' ? new BufferCache(this.past, capacity) : new ConcatCache(this.past);
+    return this.cachePath === 'in-place' ? new BufferCache(this.past, capacity, this.store) : new ConcatCache(this.past);
   }
 
   /**

@@ -60,33 +60,37 @@ export async function greedyGenerate(runner: DecoderRunner, prompt: number[][], 
   const keep = opts.keepLogits !== false;
   let feed = prompt;
   let feedPos = positions;
-  for (let step = 0; step < opts.maxNewTokens; step++) {
-    const S = feed[0].length;
-    const out = await runner.step(BigInt64Array.from(feed.flat(), BigInt), B, cache, {
-      attention_mask: i64(mask, B, mask[0].length),
-      position_ids: i64(feedPos, B, S),
-    }, keep ? ['logits'] : [NEXT_TOKEN]);
-    const greedy = keep ? null : out[NEXT_TOKEN].data as BigInt64Array;
-    const l = out.logits as ort.Tensor | undefined;
-    const V = l?.dims[2] ?? 0;
-    const data = l?.data as Float32Array;
-    const next: number[] = [];
-    for (let b = 0; b < B; b++) {
-      const prefill = step === 0;
-      if (keep) {
-        for (let t = 0; t < S; t++) {
-          if (!done[b] && (!prefill || mask[b][t])) logits[b].push(data.slice((b * S + t) * V, (b * S + t + 1) * V));
+  try {
+    for (let step = 0; step < opts.maxNewTokens; step++) {
+      const S = feed[0].length;
+      const out = await runner.step(BigInt64Array.from(feed.flat(), BigInt), B, cache, {
+        attention_mask: i64(mask, B, mask[0].length),
+        position_ids: i64(feedPos, B, S),
+      }, keep ? ['logits'] : [NEXT_TOKEN]);
+      const greedy = keep ? null : out[NEXT_TOKEN].data as BigInt64Array;
+      const l = out.logits as ort.Tensor | undefined;
+      const V = l?.dims[2] ?? 0;
+      const data = l?.data as Float32Array;
+      const next: number[] = [];
+      for (let b = 0; b < B; b++) {
+        const prefill = step === 0;
+        if (keep) {
+          for (let t = 0; t < S; t++) {
+            if (!done[b] && (!prefill || mask[b][t])) logits[b].push(data.slice((b * S + t) * V, (b * S + t + 1) * V));
+          }
         }
+        const tok = done[b] ? (opts.eosTokenId ?? 0) : greedy ? Number(greedy[b * S + S - 1]) : argmax(data, (b * S + S - 1) * V, V);
+        if (!done[b]) tokens[b].push(tok);
+        if (tok === opts.eosTokenId) done[b] = true;
+        next.push(tok);
       }
-      const tok = done[b] ? (opts.eosTokenId ?? 0) : greedy ? Number(greedy[b * S + S - 1]) : argmax(data, (b * S + S - 1) * V, V);
-      if (!done[b]) tokens[b].push(tok);
-      if (tok === opts.eosTokenId) done[b] = true;
-      next.push(tok);
+      if (done.every(Boolean) || step === opts.maxNewTokens - 1) break;
+      feed = next.map((t) => [t]);
+      feedPos = nextPos.map((p) => [p]);
+      for (let b = 0; b < B; b++) { mask[b].push(1); nextPos[b]++; }
     }
-    if (done.every(Boolean) || step === opts.maxNewTokens - 1) break;
-    feed = next.map((t) => [t]);
-    feedPos = nextPos.map((p) => [p]);
-    for (let b = 0; b < B; b++) { mask[b].push(1); nextPos[b]++; }
+  } finally {
+    cache.release();
   }
   return { tokens, logits };
 }

@@ -20,13 +20,6 @@ export type CachePath = 'in-place' | 'concat';
 export const newRowsName = (past: string): string => past.replace('past_key_values.', 'new_key_values.');
 
 /**
- * The in-place form's single cache output: every layer's new key and value rows concatenated on the
- * head axis ([B, Σ heads, T, D], in past-input order). One output instead of two per layer: each
- * output costs onnxruntime-node a buffer and a JS tensor (~0.5 ms per token on GPT-2 124M).
- */
-export const NEW_ROWS = 'new_key_values';
-
-/**
  * The in-place form of a quantlab KV-cache graph: each present output, a Concat(past, new) read by
  * nothing else, is replaced by the new rows. Null when the graph is not built that way (an ONNX
  * export from elsewhere, or quantlab's before attention read past and new apart).
@@ -63,27 +56,45 @@ export function inPlaceCacheForm(model: Model): Model | null {
     const s = p.type?.shape ?? [];
     out.type = { dtype: p.type!.dtype, shape: [s[0] ?? 'batch_size', s[1], 'sequence_length', s[3]] };
   }
-  packRows(g, past);
   m.metadata['quantlab.kv_cache'] = 'in-place';
   return m;
-}
-
-/** Replace the per-layer row outputs by their concatenation on the head axis (when all share dtype and head_dim). */
-function packRows(g: Graph, past: Value[]): void {
-  const rows = past.map((p) => g.mustValue(newRowsName(p.name)));
-  const dims = past.map((p) => p.type?.shape ?? []);
-  if (new Set(past.map((p) => p.type?.dtype)).size !== 1 || new Set(dims.map((d) => d[3])).size !== 1) return;
-  const node = g.addNode('Concat', rows, [NEW_ROWS], { name: 'new_key_values_concat', attrs: { axis: { t: 'int', v: 1 } } });
-  const out = node.outputs[0];
-  out.type = { dtype: past[0].type!.dtype, shape: [dims[0][0] ?? 'batch_size', dims.reduce((n, d) => n + (d[1] as number), 0), 'sequence_length', dims[0][3]] };
-  for (const r of rows) g.outputs.splice(g.outputs.indexOf(r), 1);
-  g.markOutput(out);
 }
 
 export interface CacheInput { name: string; dtype: 'float32' | 'float16'; heads: number; headDim: number }
 
 type Rows = Float32Array | Uint16Array;
 const alloc = (dtype: CacheInput['dtype'], n: number): Rows => (dtype === 'float16' ? new Uint16Array(n) : new Float32Array(n));
+
+/**
+ * Cache buffers kept for the next generation, as llama.cpp keeps its context's KV buffer: fresh
+ * memory costs a page fault per 4 KB page on first write (measured ~10 µs each on this project's
+ * VMs: ~100 ms for the 38 MB cache of a 512-token GPT-2 124M prompt, as much as its int8 prefill
+ * computes). A released cache's buffers go here; a new cache takes the smallest one large enough
+ * (as a view of its first elements). Stale values in reused slots are never read unmasked: a masked
+ * slot's probability is exactly 0, so results do not depend on them.
+ */
+export class CacheStore {
+  private free: Rows[] = [];
+  /** Keeps at most this many buffers (one cache's worth: a key and a value per layer). */
+  constructor(private readonly limit: number) {}
+
+  take(dtype: CacheInput['dtype'], n: number): Rows {
+    let best = -1;
+    this.free.forEach((a, i) => {
+      if ((a instanceof Uint16Array) === (dtype === 'float16') && a.length >= n && (best < 0 || a.length < this.free[best].length)) best = i;
+    });
+    if (best < 0) return alloc(dtype, n);
+    const a = this.free.splice(best, 1)[0];
+    return a.subarray(0, n);
+  }
+
+  give(a: Rows): void {
+    const whole = a instanceof Uint16Array ? new Uint16Array(a.buffer) : new Float32Array(a.buffer);
+    this.free.push(whole);
+    // Keep the largest buffers: they serve any smaller request.
+    if (this.free.length > this.limit) this.free.sort((x, y) => y.length - x.length).length = this.limit;
+  }
+}
 
 /**
  * The state a decoder carries between steps. `feeds` gives the past_key_values.* and the
@@ -96,6 +107,8 @@ export interface DecoderCache {
   /** Past inputs and the attention mask for `T` new tokens, given the caller's mask [B, length + T] (default all ones). */
   feeds(batch: number, T: number, mask?: ort.Tensor): Record<string, ort.Tensor>;
   update(out: ort.InferenceSession.ReturnType, T: number): void;
+  /** Done with this cache: its buffers may serve the runner's next one (it must not be used after). */
+  release(): void;
 }
 
 const ones = (n: number) => new BigInt64Array(n).fill(1n);
@@ -120,6 +133,8 @@ export class ConcatCache implements DecoderCache {
     for (const p of this.inputs) this.past.set(p.name, out[p.name.replace('past_key_values.', 'present.')] as ort.Tensor);
     this.length += T;
   }
+
+  release(): void { this.past.clear(); this.length = 0; }
 }
 
 /**
@@ -135,7 +150,7 @@ export class BufferCache implements DecoderCache {
   private buffers = new Map<string, Rows>();
   /** The caller's attention mask per held slot [B, capacity] (padding stays masked). */
   private slotMask = new BigInt64Array(0);
-  constructor(private readonly inputs: CacheInput[], private readonly initialCapacity = 0) {}
+  constructor(private readonly inputs: CacheInput[], private readonly initialCapacity = 0, private readonly store = new CacheStore(0)) {}
 
   feeds(batch: number, T: number, mask?: ort.Tensor): Record<string, ort.Tensor> {
     if (this.length && batch !== this.batch) throw new Error(`cache holds batch ${this.batch}, step has ${batch}`);
@@ -163,20 +178,11 @@ export class BufferCache implements DecoderCache {
     const L = this.length, B = this.batch;
     if (!this.capacity || L + T > this.capacity) this.grow(Math.max(L + T, this.initialCapacity));
     const C = this.capacity;
-    const packed = out[NEW_ROWS] as ort.Tensor | undefined;
-    const total = this.inputs.reduce((n, p) => n + p.heads, 0);
-    let first = 0; // the layer's first head in the packed output
     for (const p of this.inputs) {
       const buf = this.buffers.get(p.name)!;
       const block = T * p.headDim;
-      const rows = (packed ?? out[newRowsName(p.name)] as ort.Tensor).data as Rows;
-      for (let b = 0; b < B; b++) {
-        for (let h = 0; h < p.heads; h++) {
-          const from = packed ? (b * total + first + h) * block : (b * p.heads + h) * block;
-          buf.set(rows.subarray(from, from + block), ((b * p.heads + h) * C + L) * p.headDim);
-        }
-      }
-      first += p.heads;
+      const rows = (out[newRowsName(p.name)] as ort.Tensor).data as Rows;
+      for (let bh = 0; bh < B * p.heads; bh++) buf.set(rows.subarray(bh * block, (bh + 1) * block), (bh * C + L) * p.headDim);
     }
     for (let b = 0; b < B; b++) {
       if (this.stepMask) this.slotMask.set(this.stepMask.subarray(b * (L + T) + L, (b + 1) * (L + T)), b * C + L);
@@ -189,15 +195,24 @@ export class BufferCache implements DecoderCache {
   private grow(capacity: number): void {
     const old = this.capacity, B = this.batch;
     for (const p of this.inputs) {
-      const next = alloc(p.dtype, B * p.heads * capacity * p.headDim);
+      const next = this.store.take(p.dtype, B * p.heads * capacity * p.headDim);
       const prev = this.buffers.get(p.name);
-      if (prev) for (let bh = 0; bh < B * p.heads; bh++) next.set(prev.subarray(bh * old * p.headDim, (bh * old + this.length) * p.headDim), bh * capacity * p.headDim);
+      if (prev) {
+        for (let bh = 0; bh < B * p.heads; bh++) next.set(prev.subarray(bh * old * p.headDim, (bh * old + this.length) * p.headDim), bh * capacity * p.headDim);
+        this.store.give(prev);
+      }
       this.buffers.set(p.name, next);
     }
     const mask = new BigInt64Array(B * capacity);
     for (let b = 0; b < B; b++) mask.set(this.slotMask.subarray(b * old, b * old + this.length), b * capacity);
     this.slotMask = mask;
     this.capacity = capacity;
+  }
+
+  release(): void {
+    for (const b of this.buffers.values()) this.store.give(b);
+    this.buffers.clear();
+    this.capacity = this.length = 0;
   }
 }
 
