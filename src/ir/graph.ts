@@ -12,7 +12,9 @@ export type Attr =
   | { t: 'ints'; v: number[] }
   | { t: 'floats'; v: number[] }
   | { t: 'strings'; v: string[] }
-  | { t: 'tensor'; v: Tensor };
+  | { t: 'tensor'; v: Tensor }
+  /** A subgraph (If's branches): its nodes may read values of the enclosing graph by name (`Graph.outer`). */
+  | { t: 'graph'; v: Graph };
 
 export interface Use { node: Node; index: number }
 
@@ -103,6 +105,14 @@ export class Graph {
     // While a large model is quantized, new weights go to disk as they are made (ir/spill.ts).
     v.constant = activeSpill()?.put(t) ?? t;
     return v;
+  }
+
+  /**
+   * A value of the enclosing graph read by this subgraph's nodes (ONNX outer-scope reference): not an
+   * input, initializer or node output here, so the writer declares nothing for it.
+   */
+  outer(name: string, type?: ValueType): Value {
+    return this.values.get(name) ?? this.register(new Value(name, type));
   }
 
   markOutput(v: Value): void {

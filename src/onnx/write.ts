@@ -135,6 +135,7 @@ function attrProto(name: string, a: Attr): P {
     case 'floats': return { name, type: ATTR_TYPE.FLOATS, floats: a.v };
     case 'ints': return { name, type: ATTR_TYPE.INTS, ints: a.v };
     case 'strings': return { name, type: ATTR_TYPE.STRINGS, strings: a.v.map((s) => Buffer.from(s, 'utf8')) };
+    case 'graph': return { name, type: ATTR_TYPE.GRAPH, g: graphProto(a.v, null) };
   }
 }
 

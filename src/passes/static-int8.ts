@@ -148,7 +148,7 @@ export async function prepareStaticInt8(input: Model, c: StaticInt8Config, ctx: 
     const groups = smoothGroups(g).filter((grp) => grp.matmuls.every((m) => siteNames.has(m.name)));
     const names = groups.map((grp) => grp.activation.name);
     const bar = new Progress('smoothquant stats', windows.length);
-    const st = await collectActivationStats(base, windows, { tensors: names, channelTensors: names, engine: engineOf(ctx, 'static-int8'), session: ctx.session, onProgress: (d) => bar.update(d) });
+    const st = await collectActivationStats(base, windows, { tensors: names, channelTensors: names, engine: engineOf(ctx, 'static-int8'), session: ctx.session, onProgress: (d, t) => bar.update(d, t) });
     bar.done();
     for (const grp of groups) {
       const s = applySmoothing(grp, st.get(grp.activation.name)!.channels!.max, c.smoothquant);
@@ -162,7 +162,7 @@ export async function prepareStaticInt8(input: Model, c: StaticInt8Config, ctx: 
   const sites = sel.sites.map((s) => ({ ...s, tensor: s.weight.constant! }));
   const tensors = [...new Set(sites.map((s) => s.node.inputs[0]!.name))];
   const bar = new Progress('calibration', windows.length);
-  const stats = await collectActivationStats(base, windows, { tensors, engine: engineOf(ctx, 'static-int8'), session: ctx.session, onProgress: (d) => bar.update(d) });
+  const stats = await collectActivationStats(base, windows, { tensors, engine: engineOf(ctx, 'static-int8'), session: ctx.session, onProgress: (d, t) => bar.update(d, t) });
   bar.done();
   const ranges = rangesFromStats(stats, c);
   for (const [name, r] of ranges) {

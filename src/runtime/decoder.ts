@@ -1,6 +1,7 @@
 import type { Model } from '../ir/graph.js';
 import { BufferCache, CacheStore, cacheInputs, ConcatCache, inPlaceCacheForm, newRowsName, type CacheInput, type CachePath, type DecoderCache } from './kv-cache.js';
 import { withNextToken } from './last-logits.js';
+import { withPrefillBranch } from './prefill-branch.js';
 import { createSession, ort, type SessionOptions } from './session.js';
 
 export type { CachePath, DecoderCache } from './kv-cache.js';
@@ -46,7 +47,7 @@ export class DecoderRunner {
       graph = inPlace ?? model;
       path = inPlace ? 'in-place' : 'concat';
     }
-    graph = withNextToken(graph);
+    graph = withPrefillBranch(withNextToken(graph));
     const known = new Set(['input_ids', 'attention_mask', 'position_ids', ...past.map((p) => p.name)]);
     const session = await createSession(graph, opts);
     const outputs = graph.graph.outputs.map((v) => v.name);
