@@ -11,7 +11,7 @@ import { sharedGpt2Dir } from '../testing/fixtures.js';
 import { UsageError } from '../util/errors.js';
 import { BenchProgress } from './progress.js';
 import { runBench, type BenchOptions } from './run.js';
-import { defaultMethods, methodSpec, parseMethods } from './variants.js';
+import { cachedRecord, defaultMethods, methodSpec, parseMethods } from './variants.js';
 
 test('methods: fp32 first and always present; an unknown method names the known ones', () => {
   assert.deepEqual(defaultMethods(), ['fp32', ...METHODS.map((m) => m.kind)]);
@@ -79,6 +79,12 @@ test('bench on the 12M GPT-2: FP32 reproduces eval perplexity, a method is compa
       assert.equal(again.report.rows[1].perplexity, q.perplexity);
       assert.equal(again.report.rows[1].quality!.kld_mean, q.quality!.kld_mean);
       assert.equal(again.report.rows[1].peak_rss_bytes, null);
+      // … but only by the same build: a record written by other code is stale.
+      const dir = path.join(out, 'variants', fs.readdirSync(path.join(out, 'variants')).find((d) => d !== 'fp32')!);
+      const rec = JSON.parse(fs.readFileSync(path.join(dir, 'quantlab.json'), 'utf8'));
+      assert.ok(cachedRecord(dir, rec.source.hash, rec.method));
+      fs.writeFileSync(path.join(dir, 'quantlab.json'), JSON.stringify({ ...rec, quantlab_code: 'another build' }));
+      assert.equal(cachedRecord(dir, rec.source.hash, rec.method), null);
     }
     // An interrupted run writes no report.
     const out2 = path.join(out, 'aborted');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Model } from '../ir/graph.js';
 import type { LoadedModel } from '../load/index.js';
 import { readModel } from '../onnx/read.js';
-import { quantlabVersion, writeQuantizedFolder, type QuantizedRecord } from '../passes/output.js';
+import { quantlabCode, quantlabVersion, writeQuantizedFolder, type QuantizedRecord } from '../passes/output.js';
 import { emptyReport, type MethodConfig } from '../passes/pass.js';
 import { quantizeToFolder, resolveConfig, sourceInfo } from '../passes/quantize.js';
 import { methodByKind, METHODS } from '../passes/registry.js';
@@ -79,15 +79,15 @@ const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringif
 
 /**
  * A finished variant folder for this source hash and config (quantlab.json is written last), or null:
- * absent, unreadable, for another source, config or quantlab version, or naming files that are not there — the variant
+ * absent, unreadable, for another source, config, quantlab version or build (`quantlabCode`), or naming files that are not there — the variant
  * is then made again. Every field read is checked (the record is a file anyone can edit).
  */
 export function cachedRecord(dir: string, hash: string, config: MethodConfig): QuantizedRecord | null {
   const file = path.join(dir, 'quantlab.json');
   let r: QuantizedRecord;
   try { r = JSON.parse(fs.readFileSync(file, 'utf8')) as QuantizedRecord; } catch { return null; }
-  // Another quantlab version may quantize the same config differently: such a variant is made again.
-  if (!r || typeof r !== 'object' || r.quantlab_version !== quantlabVersion() || r.source?.hash !== hash || !sameJson(r.method, config)) return null;
+  // Other quantlab code may quantize the same config differently: such a variant is made again.
+  if (!r || typeof r !== 'object' || r.quantlab_version !== quantlabVersion() || r.quantlab_code !== quantlabCode() || r.source?.hash !== hash || !sameJson(r.method, config)) return null;
   const m = r.model as Partial<QuantizedRecord['model']> | undefined;
   if (typeof m?.file !== 'string' || !m.files || typeof m.files !== 'object' || Array.isArray(m.files)) return null;
   const inside = (f: string) => { const p = path.resolve(dir, f); return p.startsWith(path.resolve(dir) + path.sep) && fs.existsSync(p); };

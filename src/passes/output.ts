@@ -1,5 +1,7 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Model } from '../ir/graph.js';
 import { writeModel } from '../onnx/write.js';
 import { InputError } from '../util/errors.js';
@@ -31,6 +33,8 @@ export interface WriteQuantizedOptions {
 export interface QuantizedRecord {
   schema: 'quantlab.quantized/1';
   quantlab_version: string;
+  /** Hash of the quantlab code that wrote it (`quantlabCode`): a cached variant is reused only by the same code. */
+  quantlab_code?: string;
   created: string;
   method: MethodConfig;
   source: { path: string; hash: string };
@@ -52,6 +56,28 @@ export function quantlabVersion(): string {
     const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
     return pkg.version ?? 'unknown';
   } catch { return 'unknown'; }
+}
+
+let codeHash: string | null = null;
+
+/**
+ * SHA-256 (16 hex digits) of this installation's built code (every .js file under dist/, by path
+ * and content): two builds that could quantize the same config differently never share it, while
+ * the version number stays 0.1.0 between commits.
+ */
+export function quantlabCode(): string {
+  if (codeHash) return codeHash;
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const h = crypto.createHash('sha256');
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.js') && !e.name.endsWith('.test.js')) h.update(path.relative(root, p)).update('\0').update(fs.readFileSync(p)).update('\0');
+    }
+  };
+  walk(root);
+  return (codeHash = h.digest('hex').slice(0, 16));
 }
 
 const inside = (dir: string, file: string): boolean => {
@@ -108,6 +134,7 @@ export function writeQuantizedFolder(opts: WriteQuantizedOptions): QuantizedReco
   const record: QuantizedRecord = {
     schema: 'quantlab.quantized/1',
     quantlab_version: quantlabVersion(),
+    quantlab_code: quantlabCode(),
     created: new Date().toISOString(),
     method: opts.method,
     source: { path: source.dir, hash: source.hash },
