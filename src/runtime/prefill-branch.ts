@@ -41,10 +41,10 @@ export function withPrefillBranch(model: Model): Model {
     // read, other than by Shape, by what the new scores are not computed from) — the queries, new
     // keys and values, mask and split sizes come from outside it.
     const upstream = ancestors(newScores);
-    const candidates = [...ancestors(out)].filter((n) => !upstream.has(n));
-    const layerPast = new Set(candidates.flatMap((n) => (n.opType === 'Shape' ? [] : n.inputs.filter((v): v is Value => !!v && pastValues.has(v)))));
+    const candidates = new Set([...ancestors(out)].filter((n) => !upstream.has(n)));
+    const layerPast = new Set([...candidates].flatMap((n) => (n.opType === 'Shape' ? [] : n.inputs.filter((v): v is Value => !!v && pastValues.has(v)))));
     const fromPast = descendants([...layerPast]);
-    let core = g.nodes.filter((n) => fromPast.has(n) && candidates.includes(n));
+    let core = g.nodes.filter((n) => fromPast.has(n) && candidates.has(n));
     // What is also read outside (a Cast of the past whose shape the mask reads) stays outside, until
     // every value computed in the core is read only inside it, but for the context.
     for (let size = -1; size !== core.length;) {
