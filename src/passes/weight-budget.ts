@@ -126,14 +126,14 @@ export function chooseUnderBudget(tables: BudgetOption[], limit: number, units =
   const slack = limit - floor;
   if (!(slack > 0)) return greedyUpgrade(tables, limit);
   const unit = slack / units;
+  // Each option's bytes above the table's cheapest, in units, rounded up.
+  const costs = tables.map((t) => t.bytes.map((b, c) => (c === 0 ? 0 : Math.ceil((b - t.bytes[0]) / unit - 1e-9))));
   let best = new Float64Array(units + 1); // least KLD of the tables so far within u units
   const choice: Uint8Array[] = [];
-  for (const t of tables) {
+  for (const [i, t] of tables.entries()) {
     const next = new Float64Array(units + 1).fill(Infinity);
     const pick = new Uint8Array(units + 1);
-    for (let c = 0; c < t.bytes.length; c++) {
-      const cost = c === 0 ? 0 : Math.ceil((t.bytes[c] - t.bytes[0]) / unit - 1e-9);
-      if (cost > units) continue;
+    for (const [c, cost] of costs[i].entries()) {
       for (let u = cost; u <= units; u++) {
         const v = best[u - cost] + t.kld[c];
         if (v < next[u]) { next[u] = v; pick[u] = c; }
@@ -143,11 +143,9 @@ export function chooseUnderBudget(tables: BudgetOption[], limit: number, units =
     best = next;
   }
   const pick = new Array<number>(tables.length);
-  let u = units;
-  for (let i = tables.length - 1; i >= 0; i--) {
-    const c = choice[i][u];
-    pick[i] = c;
-    u -= c === 0 ? 0 : Math.ceil((tables[i].bytes[c] - tables[i].bytes[0]) / unit - 1e-9);
+  for (let i = tables.length - 1, u = units; i >= 0; i--) {
+    pick[i] = choice[i][u];
+    u -= costs[i][pick[i]];
   }
   return greedyUpgrade(tables, limit, pick);
 }

@@ -1,5 +1,5 @@
 import { ATTENTION_FORM_KEY, SPLIT_PAST } from '../arch/attention.js';
-import { cloneModel, type Graph, type Model, type Value } from '../ir/graph.js';
+import { cloneModel, type Model, type Value } from '../ir/graph.js';
 import { ort } from './session.js';
 
 /*
