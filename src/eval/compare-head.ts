@@ -30,13 +30,21 @@ const rowwise = (n: Node | null | undefined): n is Node =>
 
 /**
  * Select the scored positions before the vocabulary projection (half the LM-head work for a stride of
- * ctx/2) when the head is row-wise: `MatMul(h)` on [B,T,C], or `Reshape(Gemm(Reshape(h, [-1,C])), shape)`
- * as exported. Returns the [B,S,V] logits, or null when the head has another form.
+ * ctx/2) when the head is row-wise: `MatMul(h)` on [B,T,C], row-wise parts of `h` concatenated on
+ * the last axis (a head split between two formats, passes/weight-budget.ts), or
+ * `Reshape(Gemm(Reshape(h, [-1,C])), shape)` as exported. Returns the [B,S,V] logits, or null when
+ * the head has another form.
  */
 function selectBeforeHead(g: Graph, b: Builder, logits: Value, positions: Value): Value | null {
   const outer = logits.producer;
-  if (rowwise(outer) && !outer.inputs[0]!.constant) {
-    g.setInput(outer, 0, b.op('Gather', [outer.inputs[0], positions], { axis: 1 }));
+  const parts = outer?.opType === 'Concat' && [-1, 2].includes(outer.attr('axis', 'int') ?? 0) ? outer.inputs.map((v) => v?.producer) : [outer];
+  const hidden = parts[0]?.inputs[0];
+  if (parts.every(rowwise) && hidden && !hidden.constant && parts.every((p) => p.inputs[0] === hidden && (parts.length === 1 || p.outputs[0].uses.size === 1))) {
+    const selected = b.op('Gather', [hidden, positions], { axis: 1 });
+    for (const p of parts) g.setInput(p, 0, selected);
+    // The values now have S rows, not T: a stale shape would let onnxruntime's planner share a
+    // [B,T,V] buffer with them ("Shape mismatch attempting to re-use buffer").
+    for (const v of [logits, ...parts.map((p) => p.outputs[0])]) if (v.type?.shape?.length === 3) v.type = { ...v.type, shape: [v.type.shape[0], 'scored', v.type.shape[2]] };
     return logits;
   }
   if (outer?.opType !== 'Reshape') return null;
@@ -49,6 +57,8 @@ function selectBeforeHead(g: Graph, b: Builder, logits: Value, positions: Value)
   g.setInput(inner, 0, h);
   const bs = b.op('Slice', [b.op('Shape', [h]), b.constI64([0]), b.constI64([2])]);
   g.setInput(outer, 1, b.op('Concat', [bs, b.constI64([-1])], { axis: 0 }));
+  mid.outputs[0].type &&= { dtype: mid.outputs[0].type.dtype };
+  if (logits.type?.shape?.length === 3) logits.type = { ...logits.type, shape: [logits.type.shape[0], 'scored', logits.type.shape[2]] };
   return logits;
 }
 

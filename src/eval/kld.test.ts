@@ -5,6 +5,7 @@ import { Tensor } from '../ir/tensor.js';
 import { klDivergence, logSoftmax } from '../util/logprob.js';
 import { compareLogits, QualityAccumulator } from './kld.js';
 import { evaluateLockstep } from './lockstep.js';
+import { withLogprobHead } from './compare-head.js';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 
@@ -48,7 +49,7 @@ test('accumulator: mean, stderr, percentiles, same-top and RMS Δp over hand-mad
 });
 
 /** A bigram "decoder": logits at a position depend only on its token (embedding then projection). */
-function bigram(V: number, D: number, seed: number, headViaMatMul = true): { model: Model; logits: (tok: number) => number[] } {
+function bigram(V: number, D: number, seed: number, head: 'matmul' | 'split' | 'table' = 'matmul'): { model: Model; logits: (tok: number) => number[] } {
   let s = seed;
   const rnd = () => { s = (s * 1103515245 + 12345) >>> 0; return (s / 2 ** 32) * 4 - 2; };
   const E = Array.from({ length: V * D }, rnd), W = Array.from({ length: D * V }, rnd);
@@ -57,8 +58,13 @@ function bigram(V: number, D: number, seed: number, headViaMatMul = true): { mod
   const e = g.addInitializer('E', Tensor.f32([V, D], E));
   const h = g.addNode('Gather', [e, ids], ['hidden'], { attrs: { axis: { t: 'int', v: 0 } } }).outputs[0];
   let logits;
-  if (headViaMatMul) logits = g.addNode('MatMul', [h, g.addInitializer('W', Tensor.f32([D, V], W))], ['logits']).outputs[0];
-  else {
+  if (head === 'matmul') logits = g.addNode('MatMul', [h, g.addInitializer('W', Tensor.f32([D, V], W))], ['logits']).outputs[0];
+  else if (head === 'split') {
+    // The head's first 4 output columns and the rest as two MatMuls and a Concat (weight-budget.ts splitSite).
+    const cols = (from: number, to: number) => Tensor.f32([D, to - from], Array.from({ length: D * (to - from) }, (_, i) => W[Math.floor(i / (to - from)) * V + from + (i % (to - from))]));
+    const parts = [[0, 4], [4, V]].map(([a, b], i) => g.addNode('MatMul', [h, g.addInitializer(`W${i}`, cols(a, b))], [`part${i}`]).outputs[0]);
+    logits = g.addNode('Concat', parts, ['logits'], { attrs: { axis: { t: 'int', v: -1 } } }).outputs[0];
+  } else {
     // Logits straight from a table (the head op is not row-wise: the gather happens after it).
     const table = Array.from({ length: V * V }, (_, i) => { let x = 0; const t = Math.floor(i / V), v = i % V; for (let d = 0; d < D; d++) x += Math.fround(E[t * D + d]) * Math.fround(W[d * V + v]); return x; });
     logits = g.addNode('Gather', [g.addInitializer('T', Tensor.f32([V, V], table)), ids], ['logits'], { attrs: { axis: { t: 'int', v: 0 } } }).outputs[0];
@@ -74,10 +80,10 @@ function bigram(V: number, D: number, seed: number, headViaMatMul = true): { mod
 
 for (const merge of [true, false]) test(`lockstep evaluation through onnxruntime (${merge ? 'one merged session' : 'a session per model'}) matches the JS definitions token by token`, async () => {
   const V = 11, D = 4;
-  const ref = bigram(V, D, 1), q1 = bigram(V, D, 2), q2 = bigram(V, D, 3, false);
+  const ref = bigram(V, D, 1), q1 = bigram(V, D, 2), q2 = bigram(V, D, 3, 'table'), q3 = bigram(V, D, 2, 'split');
   const tokens = Array.from({ length: 23 }, (_, i) => (i * 7 + 3) % V);
-  const r = await evaluateLockstep(ref.model, [{ name: 'q1', model: q1.model }, { name: 'q2', model: q2.model }], tokens, { ctx: 6, stride: 3, batchSize: 2, merge });
-  for (const [name, q] of [['q1', q1], ['q2', q2]] as const) {
+  const r = await evaluateLockstep(ref.model, [{ name: 'q1', model: q1.model }, { name: 'q2', model: q2.model }, { name: 'q3', model: q3.model }], tokens, { ctx: 6, stride: 3, batchSize: 2, merge });
+  for (const [name, q] of [['q1', q1], ['q2', q2], ['q3', q3]] as const) {
     const acc = new QualityAccumulator();
     let refNll = 0, nll = 0;
     // Every token after the first is scored exactly once, predicted from the token before it.
@@ -96,5 +102,14 @@ for (const merge of [true, false]) test(`lockstep evaluation through onnxruntime
     close(got.quality.delta_p_rms_pct, want.delta_p_rms_pct, 1e-4);
     assert.equal(got.quality.same_top_pct, want.same_top_pct);
     assert.ok(want.kld_mean > 0.05, 'the variants really differ from the reference');
+  }
+});
+
+test('a head split by output columns (two MatMuls and a Concat) is scored on the selected positions only, like a single MatMul', () => {
+  for (const head of ['matmul', 'split'] as const) {
+    const g = withLogprobHead(bigram(11, 4, 2, head).model, 'compare').graph;
+    const heads = g.nodes.filter((n) => n.opType === 'MatMul');
+    assert.ok(heads.every((n) => n.inputs[0]!.producer?.opType === 'Gather' && n.inputs[0]!.producer.inputs[1]!.name === 'score_positions'), head);
+    assert.deepEqual(g.mustValue('logits').type!.shape, ['batch_size', 'scored', 11]);
   }
 });

@@ -1,4 +1,5 @@
-import { cloneModel, type Model } from '../ir/graph.js';
+import { cloneModel, type Graph, type Model } from '../ir/graph.js';
+import { toFloat32 } from '../hf/safetensors.js';
 import { Tensor } from '../ir/tensor.js';
 import { klDivergence, logSoftmax } from '../util/logprob.js';
 import { engineOf } from './engine.js';
@@ -7,7 +8,7 @@ import type { Gram } from '../quant/calibration/gram.js';
 import { nbitsBytes } from '../quant/nbits-pack.js';
 import { evenRows, outputError } from '../quant/output-error.js';
 import { transpose } from '../quant/primitives.js';
-import { dequantizeBlocks, rtnQuantize, type BlockFormat } from '../quant/rtn.js';
+import { dequantizeBlocks, rtnQuantize, type BlockFormat, type BlockQuantized } from '../quant/rtn.js';
 import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import type { TextPassContext } from './pass.js';
@@ -38,8 +39,15 @@ export interface BudgetTable {
   candidates: BlockFormat[];
 }
 
+/**
+ * A table's format: `format` for every output row, or only for the rows after the first
+ * `split.rows`, which take `split.format` (the next larger format). A split table becomes two linear
+ * layers and a Concat of their outputs (`splitSite`).
+ */
+export interface TableFormat { format: BlockFormat; split?: { rows: number; format: BlockFormat } }
+
 export interface BudgetChoice {
-  formats: Map<string, BlockFormat>;
+  formats: Map<string, TableFormat>;
   bytes: number;
   budget: number;
   note: string;
@@ -56,18 +64,60 @@ export function budgetCandidates(k: number, symmetric: boolean): BlockFormat[] {
   return CANDIDATES.filter((f) => k % f.blockSize === 0).map((f) => ({ ...f, symmetric }));
 }
 
-const tableBytes = (t: BudgetTable, f: BlockFormat) => nbitsBytes(t.n, t.k, f.bits, f.blockSize, f.symmetric);
+const rowsBytes = (n: number, t: BudgetTable, f: BlockFormat) => nbitsBytes(n, t.k, f.bits, f.blockSize, f.symmetric);
+const tableBytes = (t: BudgetTable, f: BlockFormat) => rowsBytes(t.n, t, f);
+
+/** Steps in which a split table's rows move from one format to the next. */
+const SPLIT_STEPS = 64;
+
+/**
+ * The table whose output rows may be split between two formats: the largest one read by a single
+ * MatMul (in practice an untied LM head). Per-table formats alone move a model whose weights are
+ * mostly two vocabulary tables in steps of a whole table (3.8 MB on the second model: 18% ended at
+ * 94% of the budget); a split spends the rest.
+ */
+function splittable(tables: BudgetTable[]): BudgetTable | undefined {
+  const linear = tables.filter((t) => t.sites.length === 1 && t.sites[0].op === 'MatMul');
+  return linear.sort((a, b) => b.n * b.k - a.n * a.k)[0];
+}
+
+interface TableOption extends TableFormat { bytes: number; kld: number }
+
+/**
+ * Each candidate format, and for a splittable table each mix of two consecutive candidates in
+ * 1/64 steps of its rows (the first rows, the most frequent tokens of a byte-pair vocabulary, in
+ * the larger format). A mix's KLD is predicted in proportion to its rows in each format.
+ */
+function tableOptions(t: BudgetTable, kld: number[], split: boolean): TableOption[] {
+  const opts: TableOption[] = t.candidates.map((format, c) => ({ format, bytes: tableBytes(t, format), kld: kld[c] }));
+  if (!split) return opts;
+  for (let c = 0; c + 1 < t.candidates.length; c++) {
+    const [lo, hi] = [t.candidates[c], t.candidates[c + 1]];
+    for (let j = 1; j < SPLIT_STEPS; j++) {
+      const rows = Math.round((t.n * j) / SPLIT_STEPS);
+      if (rows === 0 || rows === t.n) continue;
+      opts.push({
+        format: lo, split: { rows, format: hi },
+        bytes: rowsBytes(rows, t, hi) + rowsBytes(t.n - rows, t, lo),
+        kld: kld[c] + ((kld[c + 1] - kld[c]) * rows) / t.n,
+      });
+    }
+  }
+  return opts;
+}
 
 /**
  * Per-table formats under `budget`, from measured sensitivity: each table alone at its cheapest
  * format is run through the float model on calibration windows and its KLD to the float logits
  * measured; the other formats' KLD is that times the ratio of their output errors on the
- * calibration Gram matrix (‖ΔW X‖², sampled rows). Then the formats of least total predicted KLD
- * that fit the budget (`chooseUnderBudget`).
+ * calibration Gram matrix (‖ΔW X‖², sampled rows), each rounded by `quantize` (the pass's
+ * algorithm: GPTQ gains far more at 4 bits than at 8 on a vocabulary head, so RTN's errors would
+ * overrate upgrading it). Then the formats of least total predicted KLD that fit the budget
+ * (`chooseUnderBudget`).
  */
 export async function chooseFormats(
   model: Model, tables: BudgetTable[], grams: (t: BudgetTable) => Gram | undefined, budget: SizeBudget,
-  windows: ArrayLike<number>[], ctx: TextPassContext, method: string,
+  windows: ArrayLike<number>[], ctx: TextPassContext, method: string, quantize: SampleQuantizer = rtn,
 ): Promise<BudgetChoice> {
   const quantized = new Set(tables.flatMap((t) => t.sites.map((s) => s.weight.name)));
   let fixed = 0, params = 0;
@@ -81,12 +131,21 @@ export async function chooseFormats(
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
   if (limit < floor) throw new UsageError(`${method}: budget ${mb(limit)} is below the smallest this model can be with these formats (${mb(floor)}: every table at ${t4(tables[0]?.candidates[0])}, plus ${mb(fixed)} kept in float)`);
 
-  // Output error of each candidate relative to the cheapest, from the Gram matrix.
-  const relErr = tables.map((t) => {
+  // Output error of each candidate, as the pass's algorithm rounds it, relative to RTN at the
+  // cheapest format (what the KLD below is measured with), from the Gram matrix.
+  const relErr: number[][] = [];
+  for (const t of tables) {
     const gram = grams(t);
-    const errs = t.candidates.map((f) => (gram ? sampledOutputError(t, f, gram) : elementError(t, f)));
-    return errs.map((e) => e / Math.max(errs[0], 1e-30));
-  });
+    if (!gram) {
+      const errs = t.candidates.map((f) => elementError(t, f));
+      relErr.push(errs.map((e) => e / Math.max(errs[0], 1e-30)));
+      continue;
+    }
+    const base = await sampledOutputError(t, t.candidates[0], gram, rtn);
+    const errs: number[] = [];
+    for (const f of t.candidates) errs.push(await sampledOutputError(t, f, gram, quantize));
+    relErr.push(errs.map((e) => e / Math.max(base, 1e-30)));
+  }
   // Measured KLD of each table alone at its cheapest format.
   const ref = await referenceLogp(model, windows, ctx);
   const bar = new Progress('sensitivity', tables.length);
@@ -97,14 +156,19 @@ export async function chooseFormats(
   }
   bar.done();
 
-  const { pick, bytes: total } = chooseUnderBudget(tables.map((t, i) => ({
-    bytes: t.candidates.map((f) => tableBytes(t, f)),
-    kld: relErr[i].map((r) => kld[i] * r),
+  const split = splittable(tables);
+  const options = tables.map((t, i) => tableOptions(t, relErr[i].map((r) => kld[i] * r), t === split));
+  const { pick, bytes: total } = chooseUnderBudget(options.map((o) => ({
+    bytes: o.map((x) => x.bytes),
+    kld: o.map((x) => x.kld),
   })), 0.995 * limit - fixed); // 0.5% left for the graph, packing constants and metadata
-  const formats = new Map(tables.map((t, i) => [t.key, t.candidates[pick[i]]]));
-  for (const [i, t] of tables.entries()) ctx.explain(`budget: ${t.key} → ${t4(t.candidates[pick[i]])} (alone at ${t4(t.candidates[0])}: KLD ${kld[i].toExponential(2)})`);
+  const formats = new Map(tables.map((t, i) => [t.key, { format: options[i][pick[i]].format, split: options[i][pick[i]].split }]));
+  for (const [i, t] of tables.entries()) ctx.explain(`budget: ${t.key} → ${describe(formats.get(t.key)!, t.n)}, predicted KLD ${options[i][pick[i]].kld.toExponential(2)} (alone at ${t4(t.candidates[0])}: measured ${kld[i].toExponential(2)})`);
   const counts = new Map<string, number>();
-  for (const f of formats.values()) counts.set(t4(f), (counts.get(t4(f)) ?? 0) + 1);
+  for (const [key, f] of formats) {
+    const d = f.split ? describe(f, tables.find((t) => t.key === key)!.n) : t4(f.format);
+    counts.set(d, (counts.get(d) ?? 0) + 1);
+  }
   const mix = [...counts].map(([f, n]) => `${n}× ${f}`).join(', ');
   const size = fixed + total;
   const note = `budget ${mb(limit)} (${((100 * limit) / fp32).toFixed(1)}% of FP32): ${mb(size)} of weights (${((100 * size) / limit).toFixed(1)}% of the budget, ${((8 * size) / params).toFixed(2)} bits per weight); ${mix}`;
@@ -175,13 +239,19 @@ export function greedyUpgrade(tables: BudgetOption[], limit: number, start?: num
 }
 
 const t4 = (f?: BlockFormat) => (f ? `${f.bits}-bit block ${f.blockSize}` : '?');
+const describe = (f: TableFormat, n: number) => (f.split ? `${t4(f.split.format)} for its first ${f.split.rows} of ${n} rows, ${t4(f.format)} for the rest` : t4(f.format));
 
 const tableRows = (t: BudgetTable): Float32Array => siteRows(t.sites[0]);
 
+/** Block codes for `n` rows ([n, K]) of table `t` in format `f` (rows are rounded independently). */
+export type SampleQuantizer = (t: BudgetTable, rows: Float32Array, n: number, f: BlockFormat) => Promise<BlockQuantized>;
+
+const rtn: SampleQuantizer = async (t, rows, n, f) => rtnQuantize(rows, n, t.k, f);
+
 /** Σ ΔHΔᵀ over up to 256 evenly spaced rows. */
-function sampledOutputError(t: BudgetTable, f: BlockFormat, gram: Gram): number {
+async function sampledOutputError(t: BudgetTable, f: BlockFormat, gram: Gram, quantize: SampleQuantizer): Promise<number> {
   const { rows, n } = evenRows(tableRows(t), t.n, t.k, 256);
-  return outputError(rows, dequantizeBlocks(rtnQuantize(rows, n, t.k, f)), n, t.k, gram.sum);
+  return outputError(rows, dequantizeBlocks(await quantize(t, rows, n, f)), n, t.k, gram.sum);
 }
 
 /** ‖ΔW‖² (a table read only by an embedding lookup). */
@@ -223,4 +293,28 @@ async function meanKld(model: Model, windows: ArrayLike<number>[], ctx: TextPass
   let s = 0, i = 0;
   await forEachRow(model, windows, ctx, (x) => { s += klDivergence(ref[i++], logSoftmax(x)); });
   return s / i;
+}
+
+/**
+ * MatMul(x, W [K, N]) → Concat(MatMul(x, W[:, :rows]), MatMul(x, W[:, rows:])) on the last axis:
+ * the same function, as two sites that can take different formats.
+ */
+export function splitSite(g: Graph, site: WeightSite, rows: number): [WeightSite, WeightSite] {
+  if (site.op !== 'MatMul' || site.inAxis !== 0) throw new Error(`splitSite: ${site.node.name} is not a MatMul with a [K, N] weight`);
+  const { node, inDim: k, outDim: n } = site;
+  const w = toFloat32(site.tensor).data as Float32Array;
+  const out = node.outputs[0];
+  const parts = [[0, rows], [rows, n]].map(([from, to], i) => {
+    const data = new Float32Array(k * (to - from));
+    for (let r = 0; r < k; r++) data.set(w.subarray(r * n + from, r * n + to), r * (to - from));
+    const tensor = new Tensor('float32', [k, to - from], data);
+    const weight = g.addInitializer(g.uniqueName(`${site.weight.name}.rows_${from}_${to}`), tensor);
+    const mm = g.addNode('MatMul', [node.inputs[0], weight], [`${out.name}_part${i}`], { name: `${node.name}_rows_${from}_${to}` });
+    return { ...site, node: mm, weight, tensor, cols: to - from, outDim: to - from };
+  });
+  const y = g.addNode('Concat', parts.map((p) => p.node.outputs[0]), [`${out.name}_rows`], { name: `${node.name}_concat_rows`, attrs: { axis: { t: 'int', v: -1 } } }).outputs[0];
+  y.type = out.type;
+  g.replaceAllUses(out, y);
+  g.removeNode(node);
+  return [parts[0], parts[1]];
 }

@@ -13,6 +13,7 @@ import { relL2, runLogits } from '../testing/fixtures.js';
 import { randomGpt2Weights, tinyGpt2Config } from '../testing/random-decoder.js';
 import { UsageError } from '../util/errors.js';
 import { runWeightOnly, type WeightOnlyConfig } from './weight-only.js';
+import { splitSite } from './weight-budget.js';
 import { calibrationGrams, GptqSession } from './weight-only-calibrate.js';
 import { engineOf } from './engine.js';
 import { charTokenizer as charTokenizerFor, randomTextFile } from '../testing/calibration.js';
@@ -210,4 +211,37 @@ test('AWQ: scales folded into the norms leave the float model unchanged; the rou
   const rtn = await runWeightOnly(fp32, { kind: 'int4-weight', blockSize: 16 } as WeightOnlyConfig, quiet);
   assert.ok(q.report.notes.some((n) => n.startsWith('awq: scales folded into the norms of')), q.report.notes.join('; '));
   assert.ok(relL2(await logits(q.model), ref) < 1.05 * relL2(await logits(rtn.model), ref));
+});
+
+test('size budget: a table split between two formats by output rows computes the same function; budgets are used within 2% and never exceeded', async () => {
+  const untiedCfg = tinyGpt2Config({ tieWordEmbeddings: false });
+  const untied = buildDecoder(untiedCfg, randomGpt2Weights(untiedCfg, 5), { kvCache: false });
+  // The split itself: two MatMuls and a Concat, the float model's logits unchanged.
+  const m = cloneModel(untied);
+  const site = selectWeights(m, undefined, quiet, { ops: ['MatMul'] }).sites.find((s) => s.weight.name === 'lm_head.weight')!;
+  const [a, b] = splitSite(m.graph, site, 40);
+  assert.deepEqual([a.weight.constant!.dims, b.weight.constant!.dims], [[64, 40], [64, 56]]);
+  const ref = await runLogits(untied, ids, 2);
+  assert.ok(relL2(await runLogits(m, ids, 2), ref) < 1e-6);
+
+  const params = untied.graph.initializers().reduce((s, v) => s + v.constant!.size, 0);
+  const ctx = { explain: () => {}, tokenizer: charTokenizer, session: { threads: 1 } };
+  let splits = 0;
+  for (const percent of [20, 24, 28]) {
+    // GPTQ at one budget: the search then predicts each format's error as GPTQ rounds it.
+    const algorithm = percent === 24 ? 'gptq' : 'rtn';
+    const r = await runWeightOnly(untied, { kind: 'int4-weight', algorithm, calibration: calibFile(), calibWindows: 4, calibCtx: 64, budget: { percent } } as WeightOnlyConfig, ctx);
+    const bytes = r.model.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+    const limit = (percent / 100) * 4 * params;
+    assert.ok(bytes <= limit && bytes >= 0.98 * limit, `${percent}%: ${bytes} bytes of ${limit}`);
+    const concat = r.model.graph.nodes.filter((n) => n.name.endsWith('_concat_rows'));
+    if (concat.length) {
+      splits++;
+      const parts = concat[0].inputs.map((v) => v!.producer!);
+      assert.deepEqual(parts.map((p) => p.opType), ['MatMulNBits', 'MatMulNBits']);
+      assert.ok(parts[0].attr('bits', 'int')! * 1000 + 1000 / parts[0].attr('block_size', 'int')! > parts[1].attr('bits', 'int')! * 1000 + 1000 / parts[1].attr('block_size', 'int')!, 'the first rows take the larger format');
+    }
+    assert.ok(relL2(await logits(r.model), await logits(untied)) < 0.5);
+  }
+  assert.ok(splits >= 1, 'some budget split a table');
 });

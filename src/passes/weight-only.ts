@@ -12,7 +12,7 @@ import { engineOf } from './engine.js';
 import { emptyReport, journaledAsync, type PassResult, type QuantMethod, type TextPassContext } from './pass.js';
 import { requireSome, selectWeights, siteRows, type SelectableConfig, type WeightSite } from './select.js';
 import { applyAwq, calibrationGrams, GptqSession, type WeightCalibration } from './weight-only-calibrate.js';
-import { budgetCandidates, chooseFormats, type BudgetChoice, type BudgetTable, type SizeBudget } from './weight-budget.js';
+import { budgetCandidates, chooseFormats, splitSite, type BudgetChoice, type BudgetTable, type SampleQuantizer, type SizeBudget } from './weight-budget.js';
 
 /** How the block codes are chosen (the format is the same for all). */
 export const WEIGHT_ALGORITHMS = ['rtn', 'gptq', 'awq'] as const;
@@ -157,17 +157,18 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
   let inputs = new Map<WeightSite, string | undefined>();
   const gramOf = (site: WeightSite): Gram | undefined => grams.get(inputs.get(site) ?? '');
   const gptq = c.algorithm === 'gptq' ? await GptqSession.open(c, engineOf(ctx, 'gptq'), ctx.session) : null;
-  const quantizeRows = async (site: WeightSite, rows: Float32Array, fmt: BlockFormat): Promise<BlockQuantized> => {
+  /** `rows` ([n, K]: the site's weight, or a sample of its rows) rounded by the configured algorithm. */
+  const quantizeRows = async (site: WeightSite, rows: Float32Array, n: number, fmt: BlockFormat): Promise<BlockQuantized> => {
     const gram = gramOf(site);
-    if (!gram || !needsCalibration(c)) return rtnQuantize(rows, site.outDim, site.inDim, fmt);
+    if (!gram || !needsCalibration(c)) return rtnQuantize(rows, n, site.inDim, fmt);
     if (gptq) {
       const tied = c.embedding === 'shared' && sites.some((s) => s.op === 'Gather' && s.weight === site.weight);
-      return gptq.quantize(inputs.get(site)!, gram, rows, site.outDim, fmt, tied);
+      return gptq.quantize(inputs.get(site)!, gram, rows, n, fmt, tied);
     }
-    if (!c.importance) return rtnQuantize(rows, site.outDim, site.inDim, fmt);
+    if (!c.importance) return rtnQuantize(rows, n, site.inDim, fmt);
     const imp = new Float32Array(site.inDim);
     for (let i = 0; i < site.inDim; i++) imp[i] = gram.sum[i * site.inDim + i];
-    return rtnImportance(rows, site.outDim, site.inDim, fmt, imp);
+    return rtnImportance(rows, n, site.inDim, fmt, imp);
   };
   const algoKey = needsCalibration(c) ? `${algorithmLabel(c)}|${c.damp}|${c.tiedDamp}|${c.calibration}|${c.calibSplit}|${c.calibWindows}|${c.calibCtx}` : c.algorithm;
 
@@ -179,7 +180,7 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
     let p = packed.get(key);
     if (!p) {
       const [b, scales, zp] = await journaledAsync(ctx, `${c.kind}|${algoKey}|${key}`, async () => {
-        const t = packNBits(await quantizeRows(site, siteRows(site), fmt));
+        const t = packNBits(await quantizeRows(site, siteRows(site), site.outDim, fmt));
         return t.zeroPoints ? [t.b, t.scales, t.zeroPoints] : [t.b, t.scales];
       });
       const base = `${site.weight.name}_Q${fmt.bits}`;
@@ -212,8 +213,13 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
     report.notes.push(cal.note);
     m.metadata[CALIBRATION_METADATA] = cal.record;
     if (c.budget) {
-      const choice = await chooseBudget(m, sites, formats, grams, c.budget, cal.windows, c, ctx);
+      // The sensitivity estimate rounds sampled rows as the pass will (a table's linear site: its statistics).
+      const sample = (t: BudgetTable, rows: Float32Array, n: number, f: BlockFormat) => quantizeRows(t.sites.find((s) => s.op !== 'Gather') ?? t.sites[0], rows, n, f);
+      const choice = await chooseBudget(m, sites, formats, grams, c.budget, cal.windows, c, ctx, sample);
+      for (const k of grams.keys()) gptq?.drop(k); // prepared again per layer below: keeps one layer's in memory
       report.notes.push(choice.note);
+      sites = choice.sites;
+      inputs = new Map(sites.map((site) => [site, inputOf(site)]));
     }
     if (c.algorithm === 'awq') {
       report.notes.push(applyAwq(m, sites, grams, (s) => formats.get(s)!, (x) => ctx.explain(x)));
@@ -256,11 +262,14 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
   return { model: m, report };
 }
 
-/** Group the sites into tables (a tied head and its embedding share one), choose their formats under the budget, and set them. */
+/**
+ * Group the sites into tables (a tied head and its embedding share one), choose their formats under
+ * the budget, and set them; a table split between two formats becomes two sites (returned in `sites`).
+ */
 async function chooseBudget(
   m: Model, sites: WeightSite[], formats: Map<WeightSite, BlockFormat>, grams: Map<string, Gram>, budget: SizeBudget,
-  windows: ArrayLike<number>[], c: WeightOnlyConfig, ctx: TextPassContext,
-): Promise<BudgetChoice> {
+  windows: ArrayLike<number>[], c: WeightOnlyConfig, ctx: TextPassContext, sample: SampleQuantizer,
+): Promise<BudgetChoice & { sites: WeightSite[] }> {
   const tables = new Map<string, BudgetTable>();
   for (const s of sites) {
     if (s.op === 'Gather' && c.embedding === 'int8-row') continue;
@@ -275,9 +284,19 @@ async function chooseBudget(
   };
   // Two windows of up to 256 tokens: enough to rank the tables (one float model run per table).
   const few = windows.slice(0, 2).map((w) => Array.prototype.slice.call(w, 0, 256) as number[]);
-  const choice = await chooseFormats(m, [...tables.values()], gramFor, budget, few, ctx, c.kind);
-  for (const t of tables.values()) for (const s of t.sites) formats.set(s, choice.formats.get(t.key)!);
-  return choice;
+  const choice = await chooseFormats(m, [...tables.values()], gramFor, budget, few, ctx, c.kind, sample);
+  const out: WeightSite[] = [];
+  const byKey = new Map([...tables.values()].flatMap((t) => t.sites.map((s) => [s, t.key] as const)));
+  for (const s of sites) {
+    const f = choice.formats.get(byKey.get(s) ?? '');
+    if (!f) { out.push(s); continue; } // an int8-row embedding: not in the budget's tables
+    if (!f.split) { formats.set(s, f.format); out.push(s); continue; }
+    const [first, rest] = splitSite(m.graph, s, f.split.rows);
+    formats.set(first, f.split.format);
+    formats.set(rest, f.format);
+    out.push(first, rest);
+  }
+  return { ...choice, sites: out };
 }
 
 function replaceLinear(g: Graph, site: WeightSite, p: { b: Value; scales: Value; zp: Value | null }, fmt: BlockFormat, accuracyLevel: number): void {
