@@ -197,12 +197,13 @@ async function refitScales(rows: Float32Array, n: number, k: number, fmt: BlockF
     for (let b1 = 0; b1 < nb; b1++) {
       for (let r = 0; r < rn; r++) ab.set(a.subarray(r * k + b1 * bs, r * k + (b1 + 1) * bs), r * bs);
       const cm = await gemm(ab.subarray(0, rn * bs), rn, bs, hess.h.subarray(b1 * bs * k, (b1 + 1) * bs * k), k);
+      // AᵀHA is symmetric: the blocks b2 ≥ b1, mirrored.
       for (let r = 0; r < rn; r++) {
-        const o = r * k, mo = (r * nb + b1) * nb;
-        for (let b2 = 0; b2 < nb; b2++) {
+        const o = r * k, mo = r * nb * nb;
+        for (let b2 = b1; b2 < nb; b2++) {
           let sm = 0;
           for (let c = b2 * bs; c < (b2 + 1) * bs; c++) sm += cm[o + c] * a[o + c];
-          m[mo + b2] = sm;
+          m[mo + b1 * nb + b2] = m[mo + b2 * nb + b1] = sm;
         }
       }
     }

@@ -30,6 +30,20 @@ function slice(x: Float64Array, ld: number, r0: number, r1: number, c0: number, 
   return out;
 }
 
+/** Inverse of the lower-triangular [h, h] block of `a` (leading dimension `ld`) at (off, off), by forward substitution. */
+function diagonalBlockInverse(a: Float64Array, ld: number, off: number, h: number): Float64Array {
+  const x = new Float64Array(h * h);
+  for (let c = 0; c < h; c++) {
+    x[c * h + c] = 1 / a[(off + c) * ld + off + c];
+    for (let r = c + 1; r < h; r++) {
+      let t = 0;
+      for (let m = c; m < r; m++) t += a[(off + r) * ld + off + m] * x[m * h + c];
+      x[r * h + c] = -t / a[(off + r) * ld + off + r];
+    }
+  }
+  return x;
+}
+
 /**
  * In-place lower Cholesky of a symmetric positive definite [k, k] matrix (only the lower triangle
  * is read; the upper is zeroed): right-looking, the trailing update by `gemm`.
@@ -51,16 +65,14 @@ export async function cholesky(a: Float64Array, k: number, gemm: Gemm): Promise<
       }
     }
     if (j1 === k) break;
-    // Panel below: L_ij = A_ij · L_jj⁻ᵀ (forward substitution along each row).
-    for (let i = j1; i < k; i++) {
-      for (let j = j0; j < j1; j++) {
-        let t = a[i * k + j];
-        for (let m = j0; m < j; m++) t -= a[i * k + m] * a[j * k + m];
-        a[i * k + j] = t / a[j * k + j];
-      }
-    }
+    // Panel below: L_ij = A_ij · L_jj⁻ᵀ, one GEMM (row-wise substitution in JS cost as much as the rest).
+    const rows = k - j1, w = j1 - j0;
+    const inv = diagonalBlockInverse(a, k, j0, w), invT = new Float32Array(w * w);
+    for (let r = 0; r < w; r++) for (let c = 0; c <= r; c++) invT[c * w + r] = inv[r * w + c];
+    const panel = await gemm(slice(a, k, j1, k, j0, j1), rows, w, invT, w);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < w; c++) a[(j1 + r) * k + j0 + c] = panel[r * w + c];
     // Trailing: A[j1:, j1:] -= L_panel · L_panelᵀ.
-    const p = slice(a, k, j1, k, j0, j1), rows = k - j1, w = j1 - j0;
+    const p = panel;
     const pt = new Float32Array(w * rows);
     for (let r = 0; r < rows; r++) for (let c = 0; c < w; c++) pt[c * rows + r] = p[r * w + c];
     const upd = await gemm(p, rows, w, pt, rows);
@@ -72,27 +84,21 @@ export async function cholesky(a: Float64Array, k: number, gemm: Gemm): Promise<
 /** X = L⁻¹ for lower-triangular L [k, k], by block rows: X[i, :i] = −L_ii⁻¹ · L[i, :i] · X[:i, :i]. */
 export async function lowerInverse(l: Float64Array, k: number, gemm: Gemm): Promise<Float64Array> {
   const x = new Float64Array(k * k);
+  // X's finished rows as float32, the GEMM's right operand: rows :i0 with all k columns are one
+  // contiguous range (copying the [i0, i0] corner every block cost more than the GEMM), and the
+  // columns past i0 are zero there (X is lower triangular), so T's first i0 columns are the product.
+  const x32 = new Float32Array(k * k);
   for (let i0 = 0; i0 < k; i0 += B) {
     const i1 = Math.min(i0 + B, k), h = i1 - i0;
-    // Diagonal block inverse (forward substitution).
-    for (let c = i0; c < i1; c++) {
-      x[c * k + c] = 1 / l[c * k + c];
-      for (let r = c + 1; r < i1; r++) {
-        let t = 0;
-        for (let m = c; m < r; m++) t += l[r * k + m] * x[m * k + c];
-        x[r * k + c] = -t / l[r * k + r];
-      }
+    const inv = diagonalBlockInverse(l, k, i0, h);
+    for (let r = 0; r < h; r++) x.set(inv.subarray(r * h, r * h + r + 1), (i0 + r) * k + i0);
+    if (i0 > 0) {
+      const t = await gemm(slice(l, k, i0, i1, 0, i0), h, i0, x32.subarray(0, i0 * k), k); // [h, k]
+      // X[i, :i0] = −X_ii · T (X_ii lower): its first i0 columns.
+      const xt = await gemm(Float32Array.from(inv), h, h, t, k);
+      for (let r = 0; r < h; r++) for (let c = 0, xo = (i0 + r) * k, to = r * k; c < i0; c++) x[xo + c] = -xt[to + c];
     }
-    if (i0 === 0) continue;
-    const t = await gemm(slice(l, k, i0, i1, 0, i0), h, i0, slice(x, k, 0, i0, 0, i0), i0); // [h, i0]
-    // X[i, :i0] = −X_ii · T (X_ii lower).
-    for (let r = 0; r < h; r++) {
-      for (let c = 0; c < i0; c++) {
-        let s = 0;
-        for (let m = 0; m <= r; m++) s += x[(i0 + r) * k + i0 + m] * t[m * i0 + c];
-        x[(i0 + r) * k + c] = -s;
-      }
-    }
+    for (let r = i0; r < i1; r++) for (let c = 0; c <= r; c++) x32[r * k + c] = x[r * k + c];
   }
   return x;
 }

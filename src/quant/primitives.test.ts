@@ -5,7 +5,16 @@ import { chooseParams, dequantize, groupShape, packInt4, quantize, quantizeMatri
 const f32 = (xs: number[]) => Float32Array.from(xs);
 
 test('roundEven rounds halves to even like ONNX QuantizeLinear', () => {
-  assert.deepEqual([2.5, 3.5, -2.5, -3.5, 0.5, -0.5, 1.4999, 2.6].map(roundEven), [2, 4, -2, -4, 0, -0, 1, 3]);
+  assert.deepEqual([2.5, 3.5, -2.5, -3.5, 0.5, -0.5, 1.4999, 2.6, -1.5, 0.49999999999999994, -0.49999999999999994, 2.4999999999999996].map((v) => roundEven(v) + 0), [2, 4, -2, -4, 0, 0, 1, 3, -2, 0, 0, 2]);
+  // Against the plain definition (Math.round, then halves to even) on random values and exact halves.
+  let seed = 7;
+  for (let i = 0; i < 200000; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    const v = ((seed / 2 ** 32 - 0.5) * 600) / (i % 2 ? 1 : 0.0137), x = i % 3 ? v : Math.round(v * 2) / 2;
+    let want = Math.round(x);
+    if (want - x === 0.5 && (want & 1) !== 0) want -= 1;
+    if (roundEven(x) !== want) assert.fail(`roundEven(${x}) = ${roundEven(x)}, want ${want}`);
+  }
 });
 
 test('symmetric int8 per-channel along axis 0: one scale per column, absmax/127', () => {

@@ -75,8 +75,11 @@ export function groupShape(rows: number, cols: number, g: Grouping): { br: numbe
 
 /** Round half to even, as ONNX QuantizeLinear does. */
 export function roundEven(v: number): number {
-  let r = Math.round(v);
-  if (r - v === 0.5 && (r & 1) !== 0) r -= 1;
+  // Math.floor(v + 0.5) rather than Math.round: ~3.5× faster in V8 (the scale search and GPTQ round
+  // every weight 20 times). v + 0.5 can round up (0.49999999999999994 → 1): then r − v > 0.5.
+  let r = Math.floor(v + 0.5);
+  const d = r - v;
+  if (d > 0.5 || (d === 0.5 && (r & 1) !== 0)) r -= 1;
   return r;
 }
 

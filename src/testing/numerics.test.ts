@@ -10,6 +10,7 @@ import { onnxEngine } from '../engine.js';
 import { evaluateLockstep } from '../eval/lockstep.js';
 import { perplexity } from '../eval/perplexity.js';
 import { collectActivationStats } from '../quant/calibration/collect.js';
+import { collectGrams } from '../quant/calibration/gram.js';
 import { trainRun } from '../train/run.js';
 import { InputError, UsageError } from '../util/errors.js';
 import { fixtureDir } from './fixtures.js';
@@ -55,6 +56,15 @@ test('an activation that overflows in calibration is named with its calibration 
   const tensor = m.graph.nodes.find((n) => n.name === '/layers.0/mlp/down_proj')!.inputs[0]!.name;
   await assert.rejects(collectActivationStats(m, [[1, 2, 3, 4, 5, 6]], { tensors: [tensor], engine: onnxEngine, session: { threads: 1 } }),
     new RegExp(`^Error: calibration: activation '${tensor.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}' is (-?Infinity|NaN) in calibration window 0`));
+});
+
+test('an activation that overflows is named with its calibration window by the Gram collection too (whole and in blocks)', async () => {
+  const m = overflowing();
+  const tensor = m.graph.nodes.find((n) => n.name === '/layers.0/mlp/down_proj')!.inputs[0]!.name;
+  for (const blockWidth of [512, 64]) {
+    await assert.rejects(collectGrams(m, [[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2]], [{ name: tensor, k: 256 }], { engine: onnxEngine, session: { threads: 1 }, blockWidth }),
+      new RegExp(`^Error: calibration: activation '${tensor.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}' is (-?Infinity|NaN) in calibration window 0`));
+  }
 });
 
 test('evaluation refuses non-finite log-probabilities, naming the token and window', async () => {

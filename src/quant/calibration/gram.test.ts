@@ -67,11 +67,16 @@ for (const [what, load] of [
     const want = await referenceGrams(m, windows, inputs);
     const rec = recording();
     const got = await collectGrams(m, windows, inputs, { engine: rec.engine, session: { threads: 1 } });
-    for (const { name, k } of inputs) {
-      const g = got.get(name)!, w = want.get(name)!;
-      let err = 0, scale = 0;
-      for (let j = 0; j < k * k; j++) { err = Math.max(err, Math.abs(g.sum[j] - w[j])); scale = Math.max(scale, Math.abs(w[j])); }
-      assert.ok(err <= 1e-4 * scale, `${name}: max error ${err} (scale ${scale})`);
+    // Computed as upper blocks and mirrored: 2 blocks a side for K = 64, 4 for K = 256.
+    const blocked = await collectGrams(m, windows, inputs, { engine: onnxEngine, session: { threads: 1 }, blockWidth: 32 });
+    for (const grams of [got, blocked]) {
+      for (const { name, k } of inputs) {
+        const g = grams.get(name)!, w = want.get(name)!;
+        let err = 0, scale = 0;
+        for (let j = 0; j < k * k; j++) { err = Math.max(err, Math.abs(g.sum[j] - w[j])); scale = Math.max(scale, Math.abs(w[j])); }
+        assert.ok(err <= 1e-4 * scale, `${name}: max error ${err} (scale ${scale})`);
+        assert.equal(g.tokens, 24 + 32 + 32);
+      }
     }
     // One session per layer, none holding more than its layer's weights plus what every stage recomputes.
     const whole = m.graph.initializerBytes();
