@@ -40,9 +40,9 @@ export interface BudgetTable {
 }
 
 /**
- * A table's format: `format` for every output row, or only for the rows after the first
- * `split.rows`, which take `split.format` (the next larger format). A split table becomes two linear
- * layers and a Concat of their outputs (`splitSite`).
+ * A table's format: `format` for every output row; or, with `split`, its first `split.rows` rows in
+ * `split.format` (the next larger format) and the rest in `format`. A split table becomes two
+ * linear layers and a Concat of their outputs (`splitSite`).
  */
 export interface TableFormat { format: BlockFormat; split?: { rows: number; format: BlockFormat } }
 
@@ -134,18 +134,21 @@ export async function chooseFormats(
   // Output error of each candidate, as the pass's algorithm rounds it, relative to RTN at the
   // cheapest format (what the KLD below is measured with), from the Gram matrix.
   const relErr: number[][] = [];
+  const errBar = new Progress('format errors', tables.length);
   for (const t of tables) {
     const gram = grams(t);
     if (!gram) {
       const errs = t.candidates.map((f) => elementError(t, f));
       relErr.push(errs.map((e) => e / Math.max(errs[0], 1e-30)));
-      continue;
+    } else {
+      const base = await sampledOutputError(t, t.candidates[0], gram, rtn);
+      const errs: number[] = [];
+      for (const f of t.candidates) errs.push(await sampledOutputError(t, f, gram, quantize));
+      relErr.push(errs.map((e) => e / Math.max(base, 1e-30)));
     }
-    const base = await sampledOutputError(t, t.candidates[0], gram, rtn);
-    const errs: number[] = [];
-    for (const f of t.candidates) errs.push(await sampledOutputError(t, f, gram, quantize));
-    relErr.push(errs.map((e) => e / Math.max(base, 1e-30)));
+    errBar.update(relErr.length, tables.length);
   }
+  errBar.done();
   // Measured KLD of each table alone at its cheapest format.
   const ref = await referenceLogp(model, windows, ctx);
   const bar = new Progress('sensitivity', tables.length);
