@@ -1,0 +1,66 @@
+// npm run bench:rewarm — why decode p95 exceeds 1.3 × p50 on this VM (issue 13): the first decode
+// steps after a prefill are slow and recover over ~10 steps, in onnxruntime's run, whatever the GC,
+// the thread count or a pause after the prefill; a 128 MB memory sweep in the middle of a decode run
+// (no prefill) brings the same curve back, so it is the caches re-warming, not the runtime.
+// Embedded 12M GPT-2, FP32 and int4-weight; median step time by position after the prefill over
+// REPS repetitions (default 12), 64 steps each, a 128 MB sweep before step 32 in the "sweep" rows.
+// Writes results/decode-rewarm.{json,md}.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+if (!process.env.GLIBC_TUNABLES) {
+  const r = spawnSync(process.execPath, [new URL(import.meta.url).pathname], { stdio: 'inherit', env: { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296' } });
+  process.exit(r.status ?? 1);
+}
+const { loadModel, machineInfo } = await import('../dist/index.js');
+const { prepareVariant } = await import('../dist/bench/variants.js');
+const { DecoderRunner } = await import('../dist/runtime/decoder.js');
+const { promptOf } = await import('../dist/bench/latency.js');
+const { NEXT_TOKEN } = await import('../dist/runtime/last-logits.js');
+
+const REPS = Number(process.env.REPS ?? 12), STEPS = 64, PROMPT = 440; // 440 + 64 ≤ the model's 512 positions
+const loaded = loadModel(path.join(root, 'models', 'gpt2-brown-12m'));
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-rewarm-'));
+const big = new Float64Array(16 << 20);
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]; };
+const rows = [];
+for (const method of ['fp32', 'int4-weight']) {
+  const { model } = await prepareVariant(loaded, method, work);
+  const runner = await DecoderRunner.create(model, { threads: 2 });
+  const prompt = promptOf(Array.from({ length: PROMPT }, (_, i) => (i * 37) % 1000), PROMPT);
+  const last = (o) => { const d = o[NEXT_TOKEN].data; return d[d.length - 1]; };
+  for (const sweep of [false, true]) {
+    const byPos = Array.from({ length: STEPS }, () => []);
+    for (let rep = 0; rep < REPS; rep++) {
+      const cache = runner.newCache(PROMPT + STEPS);
+      let next = last(await runner.step(prompt, 1, cache, {}, [NEXT_TOKEN]));
+      const ids = new BigInt64Array(1);
+      for (let t = 0; t < STEPS; t++) {
+        if (sweep && t === 32) for (let i = 0; i < big.length; i += 8) big[i] += 1;
+        const s = performance.now();
+        ids[0] = next;
+        next = last(await runner.step(ids, 1, cache, {}, [NEXT_TOKEN]));
+        byPos[t].push(performance.now() - s);
+      }
+      cache.release();
+    }
+    const med = byPos.map(median), steady = median(med.slice(16, 32));
+    rows.push({ method, sweep, steady_ms: steady, by_position_ms: med, first_over_steady: med[0] / steady, after_sweep_over_steady: sweep ? med[32] / steady : null });
+  }
+  await runner.release();
+}
+fs.rmSync(work, { recursive: true, force: true });
+const result = { schema: 'quantlab.bench-rewarm/1', date: new Date().toISOString(), machine: machineInfo(), reps: REPS, prompt: PROMPT, rows };
+const out = path.join(root, 'results', 'decode-rewarm');
+fs.writeFileSync(`${out}.json.tmp`, JSON.stringify(result, null, 2) + '\n');
+fs.renameSync(`${out}.json.tmp`, `${out}.json`);
+const f = (x) => x.toFixed(2);
+let md = `# Decode steps after a prefill (npm run bench:rewarm)\n\n${result.date} · ${result.machine.cpu} (${(result.machine.cpu_features ?? []).join(', ')}) · ${result.machine.cores} cores · 2 threads · embedded 12M GPT-2, prompt ${PROMPT}, median of ${REPS} repetitions per step position.\n\n`;
+md += `| method | sweep before step 32 | steady ms (steps 16–31) | steps 0–11 ÷ steady | steps 32–43 ÷ steady |\n|---|---|---:|---|---|\n`;
+for (const r of rows) md += `| ${r.method} | ${r.sweep ? '128 MB' : '—'} | ${f(r.steady_ms)} | ${r.by_position_ms.slice(0, 12).map((x) => f(x / r.steady_ms)).join(' ')} | ${r.by_position_ms.slice(32, 44).map((x) => f(x / r.steady_ms)).join(' ')} |\n`;
+fs.writeFileSync(`${out}.md.tmp`, md);
+fs.renameSync(`${out}.md.tmp`, `${out}.md`);
+console.log(md);
