@@ -113,17 +113,22 @@ function tableOptions(t: BudgetTable, kld: number[], split: boolean): TableOptio
  * calibration Gram matrix (‖ΔW X‖², sampled rows), each rounded by `quantize` (the pass's
  * algorithm: GPTQ gains far more at 4 bits than at 8 on a vocabulary head, so RTN's errors would
  * overrate upgrading it). Then the formats of least total predicted KLD that fit the budget
- * (`chooseUnderBudget`).
+ * (`chooseUnderBudget`). `storedAs`: the bytes weights outside the tables will take, where the pass
+ * stores them in another form.
  */
 export async function chooseFormats(
   model: Model, tables: BudgetTable[], grams: (t: BudgetTable) => Gram | undefined, budget: SizeBudget,
   windows: ArrayLike<number>[], ctx: TextPassContext, method: string, quantize: SampleQuantizer = rtn,
+  storedAs: Map<string, number> = new Map(),
 ): Promise<BudgetChoice> {
   const quantized = new Set(tables.flatMap((t) => t.sites.map((s) => s.weight.name)));
   let fixed = 0, params = 0;
   for (const v of model.graph.initializers()) {
     params += v.constant!.size;
-    if (!quantized.has(v.name)) fixed += v.constant!.byteLength;
+    // Outside the tables: as stored now, or as the pass will store it (`storedAs`: an int8-row
+    // embedding, in addition to the table when it is a tied head's).
+    if (storedAs.has(v.name)) fixed += storedAs.get(v.name)!;
+    else if (!quantized.has(v.name)) fixed += v.constant!.byteLength;
   }
   const fp32 = params * 4;
   const limit = 'bytes' in budget ? budget.bytes : 'percent' in budget ? (budget.percent / 100) * fp32 : (budget.bitsPerWeight * params) / 8;

@@ -244,4 +244,10 @@ test('size budget: a table split between two formats by output rows computes the
     assert.ok(relL2(await logits(r.model), await logits(untied)) < 0.5);
   }
   assert.ok(splits >= 1, 'some budget split a table');
+  // An int8-row embedding counts as the int8 table it becomes (in addition to a tied head's table).
+  for (const [model, n] of [[untied, params], [fp32, fp32.graph.initializers().reduce((s, v) => s + v.constant!.size, 0)]] as const) {
+    const r = await runWeightOnly(model, { kind: 'int4-weight', embedding: 'int8-row', calibration: calibFile(), calibWindows: 4, calibCtx: 64, budget: { percent: 30 } } as WeightOnlyConfig, ctx);
+    const bytes = r.model.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+    assert.ok(bytes <= 0.3 * 4 * n && bytes >= 0.98 * 0.3 * 4 * n, `int8-row embedding: ${bytes} bytes of ${0.3 * 4 * n}`);
+  }
 });

@@ -284,7 +284,9 @@ async function chooseBudget(
   };
   // Two windows of up to 256 tokens: enough to rank the tables (one float model run per table).
   const few = windows.slice(0, 2).map((w) => Array.prototype.slice.call(w, 0, 256) as number[]);
-  const choice = await chooseFormats(m, [...tables.values()], gramFor, budget, few, ctx, c.kind, sample);
+  // An int8-row embedding: one byte per weight and a float scale per row.
+  const storedAs = new Map(sites.filter((s) => s.op === 'Gather' && c.embedding === 'int8-row').map((s) => [s.weight.name, s.rows * s.cols + 4 * s.rows]));
+  const choice = await chooseFormats(m, [...tables.values()], gramFor, budget, few, ctx, c.kind, sample, storedAs);
   const out: WeightSite[] = [];
   const byKey = new Map([...tables.values()].flatMap((t) => t.sites.map((s) => [s, t.key] as const)));
   for (const s of sites) {
