@@ -42,9 +42,7 @@ function selectBeforeHead(g: Graph, b: Builder, logits: Value, positions: Value)
   if (parts.every(rowwise) && hidden && !hidden.constant && parts.every((p) => p.inputs[0] === hidden && (parts.length === 1 || p.outputs[0].uses.size === 1))) {
     const selected = b.op('Gather', [hidden, positions], { axis: 1 });
     for (const p of parts) g.setInput(p, 0, selected);
-    // The values now have S rows, not T: a stale shape would let onnxruntime's planner share a
-    // [B,T,V] buffer with them ("Shape mismatch attempting to re-use buffer").
-    for (const v of [logits, ...parts.map((p) => p.outputs[0])]) if (v.type?.shape?.length === 3) v.type = { ...v.type, shape: [v.type.shape[0], 'scored', v.type.shape[2]] };
+    for (const v of [logits, ...parts.map((p) => p.outputs[0])]) declareScored(v);
     return logits;
   }
   if (outer?.opType !== 'Reshape') return null;
@@ -58,8 +56,16 @@ function selectBeforeHead(g: Graph, b: Builder, logits: Value, positions: Value)
   const bs = b.op('Slice', [b.op('Shape', [h]), b.constI64([0]), b.constI64([2])]);
   g.setInput(outer, 1, b.op('Concat', [bs, b.constI64([-1])], { axis: 0 }));
   mid.outputs[0].type &&= { dtype: mid.outputs[0].type.dtype };
-  if (logits.type?.shape?.length === 3) logits.type = { ...logits.type, shape: [logits.type.shape[0], 'scored', logits.type.shape[2]] };
+  declareScored(logits);
   return logits;
+}
+
+/**
+ * A [B,T,V] value that now has the S scored rows: a stale shape would let onnxruntime's planner
+ * share a [B,T,V] buffer with it ("Shape mismatch attempting to re-use buffer").
+ */
+function declareScored(v: Value): void {
+  if (v.type?.shape?.length === 3) v.type = { ...v.type, shape: [v.type.shape[0], 'scored', v.type.shape[2]] };
 }
 
 /**

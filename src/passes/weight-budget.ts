@@ -170,11 +170,12 @@ export async function chooseFormats(
     bytes: o.map((x) => x.bytes),
     kld: o.map((x) => x.kld),
   })), 0.995 * limit - fixed); // 0.5% left for the graph, packing constants and metadata
-  const formats = new Map(tables.map((t, i) => [t.key, { format: options[i][pick[i]].format, split: options[i][pick[i]].split }]));
-  for (const [i, t] of tables.entries()) ctx.explain(`budget: ${t.key} → ${describe(formats.get(t.key)!, t.n)}, predicted KLD ${options[i][pick[i]].kld.toExponential(2)} (alone at ${t4(t.candidates[0])}: measured ${kld[i].toExponential(2)})`);
+  const chosen = tables.map((_, i) => options[i][pick[i]]);
+  const formats = new Map<string, TableFormat>(tables.map((t, i) => [t.key, chosen[i]]));
   const counts = new Map<string, number>();
-  for (const [key, f] of formats) {
-    const d = f.split ? describe(f, tables.find((t) => t.key === key)!.n) : t4(f.format);
+  for (const [i, t] of tables.entries()) {
+    const d = describe(chosen[i], t.n);
+    ctx.explain(`budget: ${t.key} → ${d}, predicted KLD ${chosen[i].kld.toExponential(2)} (alone at ${t4(t.candidates[0])}: measured ${kld[i].toExponential(2)})`);
     counts.set(d, (counts.get(d) ?? 0) + 1);
   }
   const mix = [...counts].map(([f, n]) => `${n}× ${f}`).join(', ');

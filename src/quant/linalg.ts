@@ -72,10 +72,9 @@ export async function cholesky(a: Float64Array, k: number, gemm: Gemm): Promise<
     const panel = await gemm(slice(a, k, j1, k, j0, j1), rows, w, invT, w);
     for (let r = 0; r < rows; r++) for (let c = 0; c < w; c++) a[(j1 + r) * k + j0 + c] = panel[r * w + c];
     // Trailing: A[j1:, j1:] -= L_panel · L_panelᵀ.
-    const p = panel;
     const pt = new Float32Array(w * rows);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < w; c++) pt[c * rows + r] = p[r * w + c];
-    const upd = await gemm(p, rows, w, pt, rows);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < w; c++) pt[c * rows + r] = panel[r * w + c];
+    const upd = await gemm(panel, rows, w, pt, rows);
     for (let r = 0; r < rows; r++) for (let c = 0; c <= r; c++) a[(j1 + r) * k + j1 + c] -= upd[r * rows + c];
   }
   for (let i = 0; i < k; i++) a.fill(0, i * k + i + 1, (i + 1) * k);

@@ -59,6 +59,8 @@ export async function collectGrams(model: Model, windows: ArrayLike<number>[], i
   let tokens = 0;
   for (const w of windows) tokens += w.length;
   const width = opts.blockWidth ?? 512;
+  // A Gram matrix whose every window is summed: the lower blocks filled from the upper ones.
+  const finish = (gram: Gram) => { mirrorLower(gram, blockBounds(gram.k, width)); gram.tokens = tokens; };
   for (const [c, chunk] of chunks.entries()) {
     const blocks = new Map<string, GramBlock>();
     for (const i of chunk) {
@@ -92,8 +94,7 @@ export async function collectGrams(model: Model, windows: ArrayLike<number>[], i
         for (const name of produced) {
           const i = blocks.get(name)!.input, gram = out.get(i.name);
           if (!gram) continue; // its other blocks came first
-          mirrorLower(gram, blockBounds(gram.k, width));
-          gram.tokens = tokens;
+          finish(gram);
           done.set(i.name, gram);
           out.delete(i.name);
         }
@@ -101,7 +102,7 @@ export async function collectGrams(model: Model, windows: ArrayLike<number>[], i
       }),
     });
   }
-  for (const gram of out.values()) { mirrorLower(gram, blockBounds(gram.k, width)); gram.tokens = tokens; }
+  for (const gram of out.values()) finish(gram);
   return out;
 }
 
