@@ -25,6 +25,7 @@ const { prepareVariant } = await import('../dist/bench/variants.js');
 const { DecoderRunner } = await import('../dist/runtime/decoder.js');
 const { promptOf } = await import('../dist/bench/latency.js');
 const { NEXT_TOKEN } = await import('../dist/runtime/last-logits.js');
+const { synthModel } = await import('./synth.mjs');
 
 const REPS = Number(process.env.REPS ?? 12), STEPS = 64, PROMPT = 440; // 440 + 64 ≤ the model's 512 positions
 const loaded = loadModel(path.join(root, 'models', 'gpt2-brown-12m'));
@@ -61,11 +62,7 @@ for (const method of ['fp32', 'int4-weight']) {
 // GPT-2 124M: GC pauses inside decode steps. Entries arrive asynchronously: collected after each repetition.
 const gcs = [];
 new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push({ start: e.startTime, ms: e.duration }); }).observe({ entryTypes: ['gc'] });
-const dir124 = path.join(root, '.cache', 'synth', 'gpt2-f32');
-if (!fs.existsSync(path.join(dir124, 'config.json'))) {
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'quantlab.js'), 'synth', '--preset', 'gpt2', '--dtype', 'f32', '--out', dir124], { stdio: 'inherit' });
-  if (r.status !== 0) process.exit(1);
-}
+const dir124 = synthModel('gpt2', 'f32');
 const BIG_PROMPT = 512, BIG_STEPS = 32, SHOWN = 8;
 const gcRows = [];
 const loaded124 = loadModel(dir124);

@@ -17,6 +17,7 @@ if (!process.env.GLIBC_TUNABLES) {
   process.exit(r.status ?? 1);
 }
 const { loadModel } = await import('../dist/index.js');
+const { synthModel } = await import('./synth.mjs');
 const { prepareVariant } = await import('../dist/bench/variants.js');
 const { quantizeToFolder, resolveConfig } = await import('../dist/index.js');
 const { measureInterleaved } = await import('../dist/bench/latency.js');
@@ -36,19 +37,7 @@ const threads = Math.min(2, os.availableParallelism());
 const outDir = path.join(root, 'results', 'speed');
 fs.mkdirSync(outDir, { recursive: true });
 
-function modelDir(name) {
-  const m = MODELS[name];
-  if (m.dir) return m.dir;
-  const dir = path.join(root, '.cache', 'synth', `${m.preset}-${m.dtype}`);
-  if (!fs.existsSync(path.join(dir, 'config.json'))) {
-    const r = spawnSync(process.execPath, [path.join(root, 'bin', 'quantlab.js'), 'synth', '--preset', m.preset, '--dtype', m.dtype, '--out', dir], { stdio: 'inherit' });
-    if (r.status !== 0) process.exit(1);
-  }
-  if (m.tokenizerFrom && !fs.existsSync(path.join(dir, 'tokenizer.json'))) {
-    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) fs.copyFileSync(path.join(m.tokenizerFrom, f), path.join(dir, f));
-  }
-  return dir;
-}
+const modelDir = (name) => MODELS[name].dir ?? synthModel(MODELS[name].preset, MODELS[name].dtype, MODELS[name].tokenizerFrom);
 
 const summary = [];
 for (const name of names) {
