@@ -12,14 +12,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { withAllocatorSettings } from './allocator.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-if (!process.env.GLIBC_TUNABLES) {
-  const r = spawnSync(process.execPath, [new URL(import.meta.url).pathname], { stdio: 'inherit', env: { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296' } });
-  process.exit(r.status ?? 1);
-}
+withAllocatorSettings(import.meta.url);
 const { loadModel, machineInfo } = await import('../dist/index.js');
 const { prepareVariant } = await import('../dist/bench/variants.js');
 const { DecoderRunner } = await import('../dist/runtime/decoder.js');

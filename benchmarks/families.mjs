@@ -8,12 +8,13 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { TUNABLES } from './allocator.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const presets = (process.env.PRESETS ?? 'qwen2.5-0.5b,gemma3-1b,llama3.2-1b').split(',');
 const methods = (process.env.METHODS ?? 'int4-weight,dynamic-int8').split(',');
 const cli = path.join(root, 'bin', 'quantlab.js');
-const env = { ...process.env, QUANTLAB_NO_PROGRESS: '1', GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296' };
+const env = { ...process.env, QUANTLAB_NO_PROGRESS: '1', GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? TUNABLES };
 const outRoot = path.join(root, 'results', 'families');
 fs.mkdirSync(outRoot, { recursive: true });
 

@@ -9,12 +9,13 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { TUNABLES } from './allocator.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const preset = process.env.MODEL_PRESET ?? 'mistral-7b';
 const methods = (process.env.METHODS ?? 'int4-weight,int8-weight,dynamic-int8').split(',');
 const model = path.join(root, '.cache', 'synth', `${preset}-bf16`);
-const env = { ...process.env, QUANTLAB_NO_PROGRESS: '1', GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296' };
+const env = { ...process.env, QUANTLAB_NO_PROGRESS: '1', GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? TUNABLES };
 
 /** Run `quantlab <args>` in a fresh process; its wall time and peak RSS. */
 function run(args) {

@@ -8,14 +8,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { withAllocatorSettings } from './allocator.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-if (!process.env.GLIBC_TUNABLES) {
-  // Same allocator settings as the CLI launcher (bin/quantlab.js): large buffers are not mmap-ed anew per call.
-  const r = spawnSync(process.execPath, [new URL(import.meta.url).pathname], { stdio: 'inherit', env: { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296' } });
-  process.exit(r.status ?? 1);
-}
+withAllocatorSettings(import.meta.url);
 const { loadModel } = await import('../dist/index.js');
 const { synthModel } = await import('./synth.mjs');
 const { prepareVariant } = await import('../dist/bench/variants.js');

@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { TUNABLES } from './allocator.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const model = process.env.MODEL ?? path.join(root, 'models', 'gpt2-brown-12m');
@@ -52,8 +53,7 @@ function json(cmd, args) {
 }
 
 const self = new URL(import.meta.url).pathname;
-const tunables = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296';
-process.env.GLIBC_TUNABLES ??= tunables;
+process.env.GLIBC_TUNABLES ??= TUNABLES;
 const rows = [
   json(process.execPath, [self, '--worker', 'plain']),
   json('/usr/bin/python3', [path.join(root, 'benchmarks', 'train_pytorch.py'), model, String(batch), String(seq), String(steps), String(threads)]),
