@@ -14,15 +14,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { withAllocatorSettings } from './allocator.mjs';
+import { root, synthModel } from './synth.mjs';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 withAllocatorSettings(import.meta.url);
 const { loadModel, machineInfo } = await import('../dist/index.js');
 const { prepareVariant } = await import('../dist/bench/variants.js');
 const { DecoderRunner } = await import('../dist/runtime/decoder.js');
 const { promptOf } = await import('../dist/bench/latency.js');
 const { NEXT_TOKEN } = await import('../dist/runtime/last-logits.js');
-const { synthModel } = await import('./synth.mjs');
 
 const REPS = Number(process.env.REPS ?? 12), STEPS = 64, PROMPT = 440; // 440 + 64 ≤ the model's 512 positions
 const loaded = loadModel(path.join(root, 'models', 'gpt2-brown-12m'));
@@ -68,7 +67,7 @@ for (const method of ['fp32', 'int4-weight']) {
   const runner = await DecoderRunner.create(model, { threads: 2 });
   const prompt = promptOf(Array.from({ length: BIG_PROMPT }, (_, i) => (i * 7919) % 50000), BIG_PROMPT);
   const last = (o) => { const d = o[NEXT_TOKEN].data; return d[d.length - 1]; };
-  const steps = []; // { rep, t, ms, gcMs }
+  const steps = []; // { t: position after the prefill, ms, gcMs: GC pause inside }
   for (let rep = 0; rep < REPS + 1; rep++) {
     const cache = runner.newCache(BIG_PROMPT + BIG_STEPS);
     let next = last(await runner.step(prompt, 1, cache, {}, [NEXT_TOKEN]));

@@ -9,11 +9,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { withAllocatorSettings } from './allocator.mjs';
+import { root, synthModel } from './synth.mjs';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 withAllocatorSettings(import.meta.url);
 const { loadModel } = await import('../dist/index.js');
-const { synthModel } = await import('./synth.mjs');
 const { prepareVariant } = await import('../dist/bench/variants.js');
 const { quantizeToFolder, resolveConfig } = await import('../dist/index.js');
 const { measureInterleaved } = await import('../dist/bench/latency.js');
