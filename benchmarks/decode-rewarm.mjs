@@ -22,12 +22,13 @@ const { prepareVariant } = await import('../dist/bench/variants.js');
 const { DecoderRunner } = await import('../dist/runtime/decoder.js');
 const { promptOf } = await import('../dist/bench/latency.js');
 const { NEXT_TOKEN } = await import('../dist/runtime/last-logits.js');
+const { stats } = await import('../dist/eval/stats.js');
 
 const REPS = Number(process.env.REPS ?? 12), STEPS = 64, PROMPT = 440; // 440 + 64 ≤ the model's 512 positions
 const loaded = loadModel(path.join(root, 'models', 'gpt2-brown-12m'));
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-rewarm-'));
 const big = new Float64Array(16 << 20);
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]; };
+const median = (xs) => stats(xs).p50; // the latency protocol's percentiles (eval/stats.ts)
 const rows = [];
 for (const method of ['fp32', 'int4-weight']) {
   const { model } = await prepareVariant(loaded, method, work);
@@ -87,8 +88,7 @@ for (const method of ['fp32', 'int4-weight']) {
     });
   }
   await runner.release();
-  const all = steps.map((s) => s.ms), p50 = median(all);
-  const sorted = [...all].sort((a, b) => a - b), p95 = sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))];
+  const { p50, p95 } = stats(steps.map((s) => s.ms));
   const slow = steps.filter((s) => s.ms > 1.3 * p50);
   const byPos = Array.from({ length: SHOWN }, (_, t) => steps.filter((s) => s.t === t));
   gcRows.push({

@@ -224,14 +224,15 @@ test('size budget: a table split between two formats by output rows computes the
   const ref = await runLogits(untied, ids, 2);
   assert.ok(relL2(await runLogits(m, ids, 2), ref) < 1e-6);
 
-  const params = untied.graph.initializers().reduce((s, v) => s + v.constant!.size, 0);
+  const paramsOf = (model: typeof untied) => model.graph.initializers().reduce((s, v) => s + v.constant!.size, 0);
+  const params = paramsOf(untied);
   const ctx = { explain: () => {}, tokenizer: charTokenizer, session: { threads: 1 } };
   let splits = 0;
   for (const percent of [20, 24, 28]) {
     // GPTQ at one budget: the search then predicts each format's error as GPTQ rounds it.
     const algorithm = percent === 24 ? 'gptq' : 'rtn';
     const r = await runWeightOnly(untied, { kind: 'int4-weight', algorithm, calibration: calibFile(), calibWindows: 4, calibCtx: 64, budget: { percent } } as WeightOnlyConfig, ctx);
-    const bytes = r.model.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+    const bytes = r.model.graph.initializerBytes();
     const limit = (percent / 100) * 4 * params;
     assert.ok(bytes <= limit && bytes >= 0.98 * limit, `${percent}%: ${bytes} bytes of ${limit}`);
     const concat = r.model.graph.nodes.filter((n) => n.name.endsWith('_concat_rows'));
@@ -245,9 +246,9 @@ test('size budget: a table split between two formats by output rows computes the
   }
   assert.ok(splits >= 1, 'some budget split a table');
   // An int8-row embedding counts as the int8 table it becomes (in addition to a tied head's table).
-  for (const [model, n] of [[untied, params], [fp32, fp32.graph.initializers().reduce((s, v) => s + v.constant!.size, 0)]] as const) {
+  for (const [model, n] of [[untied, params], [fp32, paramsOf(fp32)]] as const) {
     const r = await runWeightOnly(model, { kind: 'int4-weight', embedding: 'int8-row', calibration: calibFile(), calibWindows: 4, calibCtx: 64, budget: { percent: 30 } } as WeightOnlyConfig, ctx);
-    const bytes = r.model.graph.initializers().reduce((s, v) => s + v.constant!.byteLength, 0);
+    const bytes = r.model.graph.initializerBytes();
     assert.ok(bytes <= 0.3 * 4 * n && bytes >= 0.98 * 0.3 * 4 * n, `int8-row embedding: ${bytes} bytes of ${0.3 * 4 * n}`);
   }
 });

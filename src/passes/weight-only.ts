@@ -235,7 +235,7 @@ export async function runWeightOnly(model: Model, config: WeightOnlyConfig, ctx:
   for (const [i, site] of sites.entries()) {
     bar?.update(i, sites.length);
     const fmt = formats.get(site)!;
-    if (site.op === 'Gather' && c.embedding === 'int8-row') {
+    if (int8RowEmbedding(site, c)) {
       replaceGatherInt8Row(g, site);
       if (!report.converted.includes(site.weight.name)) report.converted.push(site.weight.name);
       continue;
@@ -272,7 +272,7 @@ async function chooseBudget(
 ): Promise<BudgetChoice & { sites: WeightSite[] }> {
   const tables = new Map<string, BudgetTable>();
   for (const s of sites) {
-    if (s.op === 'Gather' && c.embedding === 'int8-row') continue;
+    if (int8RowEmbedding(s, c)) continue;
     const key = `${s.weight.name}|${s.inAxis}`;
     const t = tables.get(key) ?? { key, sites: [], n: s.outDim, k: s.inDim, candidates: budgetCandidates(s.inDim, c.symmetric) };
     t.sites.push(s);
@@ -285,7 +285,7 @@ async function chooseBudget(
   // Two windows of up to 256 tokens: enough to rank the tables (one float model run per table).
   const few = windows.slice(0, 2).map((w) => Array.prototype.slice.call(w, 0, 256) as number[]);
   // An int8-row embedding: one byte per weight and a float scale per row.
-  const storedAs = new Map(sites.filter((s) => s.op === 'Gather' && c.embedding === 'int8-row').map((s) => [s.weight.name, s.rows * s.cols + 4 * s.rows]));
+  const storedAs = new Map(sites.filter((s) => int8RowEmbedding(s, c)).map((s) => [s.weight.name, s.rows * s.cols + 4 * s.rows]));
   const choice = await chooseFormats(m, [...tables.values()], gramFor, budget, few, ctx, c.kind, sample, storedAs);
   const out: WeightSite[] = [];
   const byKey = new Map([...tables.values()].flatMap((t) => t.sites.map((s) => [s, t.key] as const)));
@@ -371,6 +371,9 @@ function replaceGatherNBits(g: Graph, node: Node, p: { b: Value; scales: Value; 
   g.replaceAllUses(out, y);
   g.removeNode(node);
 }
+
+/** An embedding lookup the pass stores as an int8 table with a scale per row (outside the size budget's tables). */
+const int8RowEmbedding = (s: WeightSite, c: WeightOnlyConfig) => s.op === 'Gather' && c.embedding === 'int8-row';
 
 /** Gather from an int8 table [V, K] and multiply by the row's scale: int8 per-row embedding. */
 function replaceGatherInt8Row(g: Graph, site: WeightSite): void {
